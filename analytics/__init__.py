@@ -1,0 +1,1 @@
+"""splitline.analytics (see DESIGN.md)."""

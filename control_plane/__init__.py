@@ -1,0 +1,1 @@
+"""splitline.control_plane (see DESIGN.md)."""
