@@ -176,6 +176,13 @@ def _eligible(exp: CompiledExperiment, attributes: Mapping[str, str]) -> bool:
     return all(rule(attributes) for rule in exp.rules)
 
 
+def _not_running(exp: CompiledExperiment, attributes: Mapping[str, str]) -> Assignment:
+    """Step 4 for every status but RUNNING: SHIPPED serves its variant to eligible units."""
+    if exp.status == SHIPPED and exp.r_shipped is not None:
+        return exp.r_shipped if _eligible(exp, attributes) else exp.r_not_eligible
+    return exp.r_not_running
+
+
 def _running(
     exp: CompiledExperiment, uid: bytes, attributes: Mapping[str, str],
     holdout_cache: dict[bytes, int] | None, layer_checked: bool,
@@ -262,6 +269,7 @@ class CompiledSnapshot:
             return self._decide(exp, _clean_units(units), _clean_attributes(attributes))
 
     def _decide(self, exp: CompiledExperiment, units: Mapping[str, str], attributes: Mapping[str, str]) -> Assignment:
+        """Steps 2-8 for a known experiment."""
         uid = units.get(exp.unit_type)
         if not uid:
             return exp.r_no_unit
@@ -269,11 +277,9 @@ class CompiledSnapshot:
             forced = exp.overrides.get(uid)
             if forced is not None:
                 return forced
-        if exp.status != RUNNING:
-            if exp.status == SHIPPED and exp.r_shipped is not None:
-                return exp.r_shipped if _eligible(exp, attributes) else exp.r_not_eligible
-            return exp.r_not_running
-        return _running(exp, uid.encode(), attributes, None, False)
+        if exp.status == RUNNING:
+            return _running(exp, uid.encode(), attributes, None, False)
+        return _not_running(exp, attributes)
 
     def assign_many(
         self, experiment_keys: Sequence[str], units: Mapping[str, str], attributes: Mapping[str, str]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import Any, Final, cast
 
 from splitline.core.operators import Operator
 
@@ -46,33 +46,29 @@ class RuleError(ValueError):
 
 _MISSING: Final = object()
 _CACHE_LIMIT: Final = 4096
-_decimal_cache: dict[object, float | None] = {}
-_semver_cache: dict[object, tuple[int, int, int] | None] = {}
+_decimal_cache: dict[object, object] = {}
+_semver_cache: dict[object, object] = {}
+
+
+def _memo(cache: dict[object, Any], parse: Callable[[object], Any], value: object) -> Any:
+    """parse(value) through a small bounded memo: attribute values repeat a lot
+    (ages, versions, plan tiers) and a dict hit is ~20x cheaper than a regex.
+    Cleared wholesale when full; dict operations are atomic under the GIL."""
+    parsed = parse(value)
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[value] = parsed
+    return parsed
 
 
 def _cached_decimal(value: object) -> float | None:
-    """parse_decimal through a small bounded memo: attribute values repeat a lot
-    (ages, versions, plan tiers) and a dict hit is ~20x cheaper than the regex."""
     hit = _decimal_cache.get(value, _MISSING)
-    if hit is not _MISSING:
-        return hit  # type: ignore[return-value]
-    parsed = parse_decimal(value)
-    if len(_decimal_cache) >= _CACHE_LIMIT:
-        _decimal_cache.clear()
-    _decimal_cache[value] = parsed
-    return parsed
+    return _memo(_decimal_cache, parse_decimal, value) if hit is _MISSING else cast("float | None", hit)
 
 
 def _cached_semver(value: object) -> tuple[int, int, int] | None:
-    """parse_semver through a small bounded memo (see _cached_decimal)."""
     hit = _semver_cache.get(value, _MISSING)
-    if hit is not _MISSING:
-        return hit  # type: ignore[return-value]
-    parsed = parse_semver(value)
-    if len(_semver_cache) >= _CACHE_LIMIT:
-        _semver_cache.clear()
-    _semver_cache[value] = parsed
-    return parsed
+    return _memo(_semver_cache, parse_semver, value) if hit is _MISSING else cast("tuple[int, int, int] | None", hit)
 
 
 def parse_decimal(value: object) -> float | None:
@@ -334,9 +330,14 @@ def compile_rule(attribute: str, operator: Operator, values: Sequence[str], fiel
             raise RuleError(f"{field}.values[0]", f"{vals[0]!r} is not a decimal number")
         compare = _NUMERIC[operator]
 
+        cache_get = _decimal_cache.get
+
         def numeric(attrs: Attributes) -> bool:
-            number = _cached_decimal(attrs.get(name))
-            return number is not None and compare(number, bound)
+            value = attrs.get(name)
+            number = cache_get(value, _MISSING)  # the memo, inlined: this runs per rule per call
+            if number is _MISSING:
+                number = _cached_decimal(value)
+            return number is not None and compare(number, bound)  # type: ignore[arg-type]
 
         return numeric
     if operator in _SEMVER_OPS:
@@ -346,9 +347,14 @@ def compile_rule(attribute: str, operator: Operator, values: Sequence[str], fiel
             raise RuleError(f"{field}.values[0]", f"{vals[0]!r} is not a version (major[.minor[.patch]])")
         compare_version = _SEMVER_OPS[operator]
 
+        semver_get = _semver_cache.get
+
         def semver(attrs: Attributes) -> bool:
-            parsed = _cached_semver(attrs.get(name))
-            return parsed is not None and compare_version(parsed, version)
+            value = attrs.get(name)
+            parsed = semver_get(value, _MISSING)
+            if parsed is _MISSING:
+                parsed = _cached_semver(value)
+            return parsed is not None and compare_version(parsed, version)  # type: ignore[arg-type]
 
         return semver
     if operator is Operator.EXISTS:
