@@ -129,7 +129,10 @@ class CompiledExperiment:
         "variants",
     )
 
-    def __init__(self, exp: config_pb2.Experiment, layer: CompiledLayer, holdouts: list[tuple[bytes, int]]) -> None:
+    def __init__(
+        self, exp: config_pb2.Experiment, layer: CompiledLayer, holdouts: list[tuple[bytes, int]],
+        interned: dict[tuple[str, int, tuple[str, ...]], Predicate],
+    ) -> None:
         self.source = exp
         self.key = exp.key
         self.salt = exp.salt or exp.key
@@ -138,10 +141,17 @@ class CompiledExperiment:
         self.status = exp.status
         self.layer = layer
         self.holdouts = tuple(holdouts)
-        self.rules: tuple[Predicate, ...] = tuple(
-            compile_rule(r.attribute, Operator(r.operator), list(r.values), f"experiments[{exp.key}].rules[{i}]")
-            for i, r in enumerate(exp.rules)
-        )
+        # Identical rules share one predicate, so assign_all evaluates each
+        # distinct rule once per call (see `_running`'s rule memo).
+        rules: list[Predicate] = []
+        for i, r in enumerate(exp.rules):
+            ident = (r.attribute, r.operator, tuple(r.values))
+            predicate = interned.get(ident)
+            if predicate is None:
+                predicate = interned[ident] = compile_rule(
+                    r.attribute, Operator(r.operator), list(r.values), f"experiments[{exp.key}].rules[{i}]")
+            rules.append(predicate)
+        self.rules: tuple[Predicate, ...] = tuple(rules)
         key = exp.key
         self.variants = {
             v.key: Assignment(key, v.key, Reason.ASSIGNED, params_of(v)) for v in exp.variants
@@ -186,16 +196,26 @@ def _not_running(exp: CompiledExperiment, attributes: Mapping[str, str]) -> Assi
 def _running(
     exp: CompiledExperiment, uid: bytes, attributes: Mapping[str, str],
     holdout_cache: dict[bytes, int] | None, layer_checked: bool,
+    rule_memo: dict[Predicate, bool] | None = None,
 ) -> Assignment:
     """Steps 5-8 for a RUNNING experiment, in one function (this is the hot path).
 
     `holdout_cache` (unit id + salt -> bucket) lets assign_all hash each holdout
     once per unit; `layer_checked` says assign_all already found the unit in
-    this experiment's layer ranges.
+    this experiment's layer ranges; `rule_memo` lets it evaluate each distinct
+    (interned) rule once per call.
     """
-    for rule in exp.rules:
-        if not rule(attributes):
-            return exp.r_not_eligible
+    if rule_memo is None:
+        for rule in exp.rules:
+            if not rule(attributes):
+                return exp.r_not_eligible
+    else:
+        for rule in exp.rules:
+            holds = rule_memo.get(rule)
+            if holds is None:
+                holds = rule_memo[rule] = rule(attributes)
+            if not holds:
+                return exp.r_not_eligible
     for suffix, percent in exp.holdouts:
         key = uid + suffix
         if holdout_cache is None:
@@ -221,7 +241,7 @@ def _running(
 class CompiledSnapshot:
     """An immutable, indexed snapshot; share it freely between threads."""
 
-    __slots__ = ("_by_unit_override", "_layers", "_shipped", "experiments", "revision", "snapshot")
+    __slots__ = ("_by_unit_override", "_running_tables", "_shipped", "experiments", "revision", "snapshot")
 
     def __init__(self, snapshot: config_pb2.ConfigSnapshot) -> None:
         self.snapshot = snapshot
@@ -235,10 +255,11 @@ class CompiledSnapshot:
         self.experiments: dict[str, CompiledExperiment] = {}
         overrides: dict[tuple[str, str], list[CompiledExperiment]] = {}
         shipped: list[CompiledExperiment] = []
+        interned: dict[tuple[str, int, tuple[str, ...]], Predicate] = {}
         running_types: dict[str, set[str]] = {lid: set() for lid in layers}
         for exp in snapshot.experiments:
             layer = layers[exp.layer_id]
-            compiled = CompiledExperiment(exp, layer, holdouts_of[exp.layer_id])
+            compiled = CompiledExperiment(exp, layer, holdouts_of[exp.layer_id], interned)
             self.experiments[exp.key] = compiled
             for r in exp.ranges:
                 layer.table[r.start:r.end] = [compiled] * (r.end - r.start)
@@ -248,9 +269,16 @@ class CompiledSnapshot:
                 shipped.append(compiled)
             elif exp.status == RUNNING and exp.ranges:
                 running_types[exp.layer_id].add(exp.unit_type)
+        # For assign_all: per unit type, each layer's table restricted to the
+        # RUNNING experiments of that unit type, so a hit needs no further check.
+        running_tables: dict[str, list[tuple[bytes, list[CompiledExperiment | None]]]] = {}
         for lid, layer in layers.items():
             layer.unit_types = tuple(sorted(running_types[lid]))
-        self._layers = tuple(layer for layer in layers.values() if layer.unit_types)
+            for unit_type in layer.unit_types:
+                table = [e if e is not None and e.status == RUNNING and e.unit_type == unit_type else None
+                         for e in layer.table]
+                running_tables.setdefault(unit_type, []).append((layer.suffix, table))
+        self._running_tables = {ut: tuple(tables) for ut, tables in running_tables.items()}
         self._shipped = tuple(shipped)
         self._by_unit_override = overrides
 
@@ -312,16 +340,18 @@ class CompiledSnapshot:
                 if result.variant is not None:
                     out.append(result)
         holdout_cache: dict[bytes, int] = {}
-        for layer in self._layers:
-            for unit_type in layer.unit_types:
-                unit_id = units.get(unit_type)
-                if not unit_id:
+        rule_memo: dict[Predicate, bool] = {}
+        hash_ = mmh3.hash
+        for unit_type, tables in self._running_tables.items():
+            unit_id = units.get(unit_type)
+            if not unit_id:
+                continue
+            key = unit_id.encode()
+            for suffix, table in tables:
+                owner = table[hash_(key + suffix, HASH_SEED, False) % BUCKET_COUNT]
+                if owner is None or (forced_keys and owner.key in forced_keys):
                     continue
-                key = unit_id.encode()
-                owner = layer.table[_hash_bucket(key + layer.suffix)]
-                if owner is None or owner.status != RUNNING or owner.unit_type != unit_type or owner.key in forced_keys:
-                    continue
-                result = _running(owner, key, attributes, holdout_cache, True)
+                result = _running(owner, key, attributes, holdout_cache, True, rule_memo)
                 if result.variant is not None:
                     out.append(result)
         return out
