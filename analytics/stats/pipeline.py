@@ -1,0 +1,191 @@
+"""Reading the analytics pipeline's sufficient statistics (Parquet) into engine inputs.
+
+The pipeline writes one row per (experiment_key, analysis_period, metric, variant, as_of) with the
+columns of `SufficientStats` plus `metric_kind`; `as_of` rows are cumulative through that day.
+What the Parquet does not hold — variant order and weights, metric roles, directions and
+guardrail thresholds, the planned sample size — comes from experiment metadata: the control plane
+(`meta_from_proto`) or a JSON file in the `splitline analyze` format without `stats`
+(`meta_from_json`). Without metadata, every metric is secondary, higher is better, the arms are
+weighted equally and "control" (else the first key alphabetically) is the control.
+
+Only `load_rows` does I/O; the rest is pure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from splitline.analytics.stats.decisions import Role
+from splitline.analytics.stats.errors import InputError
+from splitline.analytics.stats.model import ExperimentInput, MetricSpec, parse_direction, parse_metric_spec
+from splitline.analytics.stats.statistics import SUM_FIELDS, MetricKind, SufficientStats
+
+COLUMNS: tuple[str, ...] = ("experiment_key", "analysis_period", "metric", "metric_kind", "variant", "as_of",
+                            *SUM_FIELDS)
+
+
+@dataclass(frozen=True)
+class ExperimentMeta:
+    key: str
+    variants: tuple[str, ...] = ()  # control first; empty = infer from data
+    weights: tuple[float, ...] = ()
+    planned_sample_size: float = 0.0
+    metrics: Mapping[str, MetricSpec] = field(default_factory=dict)
+    analysis_period: int | None = None  # None = the latest in the data
+    version: int = 0  # the control plane's optimistic-concurrency version
+    status: str = ""
+
+
+STATS_FOLDER = "sufficient_stats"  # the pipeline's layout: <results>/sufficient_stats/<experiment>.parquet
+DEFAULT_RESULTS = os.environ.get("SPLITLINE_RESULTS", ".splitline/results")
+
+
+def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A file, or every `*.parquet` under a folder — under `sufficient_stats/` when the folder is
+    the pipeline's results directory (its `dropped_units/` files have another schema)."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if (p / STATS_FOLDER).is_dir():
+        p = p / STATS_FOLDER
+    return sorted(q for q in p.rglob("*.parquet") if q.is_file())
+
+
+def newest_mtime(path: str | os.PathLike[str]) -> float | None:
+    """When the pipeline last wrote output (the guardrail worker's lag measure)."""
+    files = parquet_files(path)
+    return max((f.stat().st_mtime for f in files), default=None)
+
+
+def load_rows(path: str | os.PathLike[str], experiment_keys: Iterable[str] | None = None) -> dict[str, list[Any]]:
+    """Columns of every Parquet file under `path`, optionally only some experiments."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = parquet_files(path)
+    if not files:
+        return {c: [] for c in COLUMNS}
+    dataset = ds.dataset([str(f) for f in files], format="parquet")
+    missing = [c for c in COLUMNS if c not in dataset.schema.names]
+    if missing:
+        raise InputError(f"{path}: Parquet lacks columns {missing}")
+    filt = None
+    if experiment_keys is not None:
+        filt = ds.field("experiment_key").isin(pa.array(list(experiment_keys), type=pa.string()))
+    table = dataset.to_table(columns=list(COLUMNS), filter=filt)
+    out: dict[str, list[Any]] = table.to_pydict()
+    out["as_of"] = [str(v) for v in out["as_of"]]
+    return out
+
+
+def meta_from_json(doc: Mapping[str, Any]) -> ExperimentMeta:
+    """One experiment of the `analyze` format; `stats` is ignored."""
+    key = doc.get("key")
+    if not isinstance(key, str):
+        raise InputError("meta: experiment needs a 'key'")
+    variants = [v if isinstance(v, str) else v.get("key") for v in doc.get("variants", [])]
+    weights = [1.0 if isinstance(v, str) else float(v.get("weight", 1.0)) for v in doc.get("variants", [])]
+    specs = {}
+    for m in doc.get("metrics", []):
+        spec = parse_metric_spec(m, f"meta {key!r}")
+        specs[spec.name] = spec
+    period = doc.get("analysis_period")
+    return ExperimentMeta(key=key, variants=tuple(str(v) for v in variants), weights=tuple(weights),
+                          planned_sample_size=float(doc.get("planned_sample_size", 0.0)), metrics=specs,
+                          analysis_period=None if period is None else int(period))
+
+
+def meta_from_proto(exp: Any, metric_defs: Mapping[str, Any]) -> ExperimentMeta:
+    """From `splitline.v1.Experiment` and `MetricDefinition`s by name (duck-typed protos)."""
+    specs: dict[str, MetricSpec] = {}
+    roles = [(exp.primary_metric, Role.PRIMARY)] if exp.primary_metric else []
+    roles += [(m, Role.SECONDARY) for m in exp.secondary_metrics]
+    roles += [(m, Role.GUARDRAIL) for m in exp.guardrail_metrics]
+    for name, role in roles:
+        d = metric_defs.get(name)
+        kind, direction, threshold = MetricKind.MEAN, 1, 0.0
+        if d is not None:
+            kind_name = type(d).DESCRIPTOR.fields_by_name["kind"].enum_type.values_by_number[d.kind].name
+            kind = MetricKind.MEAN if kind_name.endswith("UNSPECIFIED") else MetricKind.parse(kind_name)
+            dir_name = type(d).DESCRIPTOR.fields_by_name["direction"].enum_type.values_by_number[d.direction].name
+            direction = parse_direction(dir_name)
+            threshold = float(d.guardrail_threshold)
+        specs[name] = MetricSpec(name=name, kind=kind, role=role, direction=direction,
+                                 guardrail_threshold=threshold)
+    status = type(exp).DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[exp.status].name
+    return ExperimentMeta(key=exp.key, variants=tuple(v.key for v in exp.variants),
+                          weights=tuple(float(v.weight) for v in exp.variants),
+                          planned_sample_size=float(exp.planned_sample_size), metrics=specs,
+                          analysis_period=int(exp.analysis_period), version=int(exp.version), status=status)
+
+
+def _order_variants(found: Iterable[str]) -> tuple[str, ...]:
+    keys = sorted(set(found))
+    if "control" in keys:
+        keys.remove("control")
+        keys.insert(0, "control")
+    return tuple(keys)
+
+
+def inputs_from_rows(rows: Mapping[str, Sequence[Any]], metas: Mapping[str, ExperimentMeta] | None = None, *,
+                     latest_only: bool = True, only_known_metrics: bool = False) -> list[ExperimentInput]:
+    """Group rows into one `ExperimentInput` per (experiment, period, as_of).
+
+    `latest_only` keeps each experiment's latest `as_of` in its chosen period (the default view);
+    otherwise every day is returned, oldest first (for charts of the cumulative effect). A metric
+    missing for some variant on a day is left out of that day rather than invented.
+    """
+    metas = metas or {}
+    table: dict[tuple[str, int, str, str, str], tuple[str, list[float]]] = {}
+    n_rows = len(rows["experiment_key"])
+    for i in range(n_rows):
+        key = (str(rows["experiment_key"][i]), int(rows["analysis_period"][i]), str(rows["as_of"][i]),
+               str(rows["metric"][i]), str(rows["variant"][i]))
+        table[key] = (str(rows["metric_kind"][i]), [float(rows[f][i]) for f in SUM_FIELDS])
+    per_exp: dict[str, set[int]] = defaultdict(set)
+    for (exp, period, *_rest) in table:
+        per_exp[exp].add(period)
+    groups: dict[tuple[str, int, str], dict[tuple[str, str], tuple[str, list[float]]]] = defaultdict(dict)
+    for (exp, period, as_of, metric, variant), val in table.items():
+        meta = metas.get(exp)
+        want = meta.analysis_period if meta is not None and meta.analysis_period is not None else max(per_exp[exp])
+        if period != want:
+            continue
+        groups[exp, period, as_of][metric, variant] = val
+    if latest_only:
+        latest: dict[str, str] = {}
+        for exp, _period, as_of in groups:
+            latest[exp] = max(latest.get(exp, ""), as_of)
+        groups = defaultdict(dict, {k: v for k, v in groups.items() if k[2] == latest[k[0]]})
+    out: list[ExperimentInput] = []
+    for (exp, period, as_of) in sorted(groups):
+        cells = groups[exp, period, as_of]
+        meta = metas.get(exp, ExperimentMeta(key=exp))
+        variants = meta.variants or _order_variants(v for _, v in cells)
+        weights = meta.weights or tuple(1.0 for _ in variants)
+        metric_names = sorted({m for m, _ in cells})
+        if only_known_metrics:
+            metric_names = [m for m in metric_names if m in meta.metrics]
+        specs: list[MetricSpec] = []
+        data: list[list[list[float]]] = []
+        for name in metric_names:
+            if not all((name, v) in cells for v in variants):
+                continue
+            kind = MetricKind.parse(cells[name, variants[0]][0])
+            spec = meta.metrics.get(name, MetricSpec(name=name))
+            specs.append(replace(spec, kind=kind))
+            data.append([cells[name, v][1] for v in variants])
+        if not specs:
+            continue
+        arr = np.asarray(data, dtype=np.float64)  # (metrics, variants, fields)
+        stats = SufficientStats.from_arrays(**{f: arr[..., j] for j, f in enumerate(SUM_FIELDS)})
+        out.append(ExperimentInput(key=exp, variants=variants, weights=weights, metrics=tuple(specs),
+                                   stats=stats, planned_sample_size=meta.planned_sample_size,
+                                   analysis_period=period, as_of=as_of))
+    return out
