@@ -1,4 +1,4 @@
-"""`make demo`: the main job on embedded defaults (no etcd, no Kafka).
+"""The assignment walk-through: the first part of `make demo` (the pure core alone).
 
 Today: an assignment walk-through on the sample snapshot (examples/snapshot.yaml):
 load and validate it, assign a few users, explain one decision step by step,
@@ -9,7 +9,6 @@ who was already in. Later stages (control plane, sidecar, analytics) extend it.
 from __future__ import annotations
 
 import copy
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -69,10 +68,3 @@ def assignment_walkthrough(path: Path = SAMPLE) -> None:
     print(f"  joined: {joined}, moved: {moved}")
 
 
-def main() -> int:
-    assignment_walkthrough()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
