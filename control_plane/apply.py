@@ -140,7 +140,7 @@ def _yaml(message: Message | None) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def _step(  # noqa: PLR0917
+def _step(
     kind: str,
     name: str,
     desired: Message,

@@ -190,7 +190,7 @@ class ControlPlane:
 
     # -------------------------------------------------------------- mutations
 
-    async def _commit(  # noqa: PLR0917 - one audit record needs all of these
+    async def _commit(
         self,
         actor: str,
         action: str,
@@ -284,7 +284,7 @@ class ControlPlane:
         )
         return exp, done, moved
 
-    async def transition(  # noqa: PLR0917 - mirrors the request fields
+    async def transition(
         self,
         actor: str,
         action: str,

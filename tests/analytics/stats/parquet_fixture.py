@@ -17,7 +17,7 @@ SCHEMA = pa.schema([
 ])
 
 
-def row(exp: str, metric: str, kind: str, variant: str, as_of: dt.date, sums: dict[str, float], *,  # noqa: PLR0917 (Parquet column order)
+def row(exp: str, metric: str, kind: str, variant: str, as_of: dt.date, sums: dict[str, float], *,
         period: int = 0) -> dict[str, Any]:
     r: dict[str, Any] = {"experiment_key": exp, "analysis_period": period, "metric": metric, "metric_kind": kind,
                          "variant": variant, "as_of": as_of}
