@@ -35,7 +35,10 @@ def generate(out_root: Path) -> list[Path]:
         f"--mypy_out={out_root}", f"--mypy_grpc_out={out_root}",
         *[str(p) for p in protos],
     ]
-    subprocess.run(cmd, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # protoc's chatter ("Writing mypy to ...") only when it failed
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"protoc failed with exit code {done.returncode}")
     init = out_root / PACKAGE_DIR / "__init__.py"
     init.write_text('"""Generated protobuf and gRPC code for splitline/v1 (see proto/)."""\n')
     return sorted((out_root / PACKAGE_DIR).iterdir())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("guardrails", help="guardrail worker: pause experiments that breach guardrails")
     p.add_argument("--data", default=_default_results(),
                    help="the pipeline's results folder, or a Parquet file/folder (default: %(default)s)")
-    p.add_argument("--control-plane", default="127.0.0.1:7070", help="host:port of the control plane")
+    p.add_argument("--control-plane", default=os.environ.get("SPLITLINE_SERVER", "127.0.0.1:7400"),
+                   help="host:port of the control plane (default: $SPLITLINE_SERVER or %(default)s)")
     p.add_argument("--token", help="operator bearer token (or SPLITLINE_TOKEN)")
     p.add_argument("--interval", type=float, default=300.0, help="seconds between looks (default 300)")
     p.add_argument("--max-lag", type=float, default=3600.0, help="alarm when output is older (seconds)")

@@ -91,9 +91,10 @@ def test_consumer_killed_mid_batch_loses_and_double_counts_nothing(kafka_broker:
     produced_exposures = sorted(f"e{i}-{j}" for i in range(UNITS) for j in range(2))
     produced_outcomes = sorted(f"o{i}-{j}" for i in range(UNITS) for j in range(i % 5))
     written_exposures = _event_ids(data, "exposures") + _event_ids(data, "outcomes")
-    # Nothing lost; the killed consumers' uncommitted batches were read again (so copies exist).
+    # Nothing lost. The killed consumers' uncommitted batches were read again: when a re-read batch has
+    # the same offsets its file is rewritten under the same name, otherwise copies exist until compaction.
     assert set(written_exposures) == set(produced_exposures) | set(produced_outcomes)
-    assert len(written_exposures) > len(produced_exposures) + len(produced_outcomes)
+    assert len(written_exposures) >= len(produced_exposures) + len(produced_outcomes)
 
     compact(data)
     assert sorted(_event_ids(data, "exposures")) == produced_exposures
