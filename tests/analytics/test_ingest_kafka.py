@@ -111,3 +111,55 @@ def test_consumer_killed_mid_batch_loses_and_double_counts_nothing(kafka_broker:
         ys = [2.0 * (i % 5) for i in units]
         expected[variant] = (len(units), sum(ys), sum(y * y for y in ys))
     assert {r["variant"]: (r["n"], r["sum_y"], r["sum_y2"]) for r in stats.to_pylist()} == expected
+
+
+def test_consumer_sigkilled_at_random_moments_loses_and_double_counts_nothing(
+    kafka_broker: Any, tmp_path: Path
+) -> None:
+    """An external SIGKILL at seeded random moments (mid-write, mid-commit, anywhere), three times over:
+    after a clean final run and compaction every event is there exactly once."""
+    import random
+    import signal
+    import time
+
+    suffix = uuid.uuid4().hex[:8]
+    topics = (f"exposures-{suffix}", f"outcomes-{suffix}")
+    kafka_broker.create_topics(list(topics), partitions=3)
+    units = 3000
+    exposures = [(f"u{i}", exposure_bytes(f"e{i}", f"u{i}", "control" if i % 2 else "treatment",
+                                          T0 + dt.timedelta(seconds=i))) for i in range(units)]
+    outcomes = [(f"u{i}", outcome_bytes(f"o{i}", f"u{i}", "purchase", 1.0, T0 + dt.timedelta(seconds=i + 5)))
+                for i in range(units)]
+    asyncio.run(_produce(kafka_broker.bootstrap_servers, topics[0], exposures))
+    asyncio.run(_produce(kafka_broker.bootstrap_servers, topics[1], outcomes))
+
+    data = tmp_path / "data"
+    group = f"ingest-{suffix}"
+    cmd = [sys.executable, "-m", "splitline", "ingest", "kafka", "--bootstrap-servers", kafka_broker.bootstrap_servers,
+           "--data", str(data), "--group-id", group, "--exposures-topic", topics[0], "--outcomes-topic", topics[1],
+           "--max-records", "50", "--idle-exit", "4"]
+    env = {k: v for k, v in os.environ.items() if k != FAIL_POINT_ENV}
+    rng = random.Random(2026)
+    killed = 0
+    for _ in range(3):
+        worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Let it join the group and get going, then kill it at a seeded random moment.
+        deadline = time.monotonic() + 60
+        while not list(data.rglob("*.parquet")) and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            killed += 1
+        worker.wait(timeout=30)
+    assert killed >= 1, "the worker finished before it could be killed: make the topic bigger"
+    final = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=180, check=False)
+    assert final.returncode == 0, final.stderr.decode(errors="replace")[-3000:]
+
+    produced_exposures = sorted(f"e{i}" for i in range(units))
+    produced_outcomes = sorted(f"o{i}" for i in range(units))
+    assert set(_event_ids(data, "exposures")) == set(produced_exposures)
+    assert set(_event_ids(data, "outcomes")) == set(produced_outcomes)
+    compact(data)
+    assert sorted(_event_ids(data, "exposures")) == produced_exposures
+    assert sorted(_event_ids(data, "outcomes")) == produced_outcomes
