@@ -77,8 +77,11 @@ buf-breaking: $(BUF)
 		cd proto && ../$(BUF) breaking --against '../.git#ref=HEAD~1,subdir=proto' && echo "buf breaking: no breaking change against HEAD~1"; \
 	else echo "buf breaking: previous commit has no protos, nothing to compare"; fi
 
+## The quick Python benchmarks (core, SDK, statistics); component targets in mk/*.mk run the rest.
 bench: setup-python
 	$(PY) bench/assign_bench.py
+	$(PY) bench/sdk_bench.py
+	$(PY) bench/stats_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
