@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from splitline.sidecar.wire import encode_varint
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "examples" / "snapshot.yaml"
 
@@ -109,15 +111,6 @@ def _requests(n: int) -> list[bytes]:
     ).SerializeToString() for _ in range(n)]
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 class FastClient(asyncio.Protocol):
     """Pipelined framed client recording per-request latency."""
 
@@ -139,7 +132,7 @@ class FastClient(asyncio.Protocol):
         for body in bodies:
             rid = self.next_id
             self.next_id += 1
-            msg = b"\x08" + _varint(rid) + b"\x12" + _varint(len(body)) + body
+            msg = b"\x08" + encode_varint(rid) + b"\x12" + encode_varint(len(body)) + body
             frames.append(len(msg).to_bytes(4, "big") + msg)
             self.sent[rid] = now
         self.transport.write(b"".join(frames))

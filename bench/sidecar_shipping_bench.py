@@ -32,21 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from splitline.sidecar.wire import encode_varint
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SNAPSHOT = ROOT / "examples" / "snapshot.yaml"
 BATCH = 1000
 IN_FLIGHT = 8
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _exposures(n: int, tag: str) -> list[bytes]:
@@ -94,8 +87,8 @@ async def through_sidecar(fast_socket: Path, metrics_port: int, payloads: list[b
 
     frames = []
     for rid, first in enumerate(range(0, len(payloads), BATCH), start=1):
-        req = b"".join(b"\x0a" + _varint(len(p)) + p for p in payloads[first:first + BATCH])
-        msg = b"\x08" + _varint(rid) + b"\x1a" + _varint(len(req)) + req
+        req = b"".join(b"\x0a" + encode_varint(len(p)) + p for p in payloads[first:first + BATCH])
+        msg = b"\x08" + encode_varint(rid) + b"\x1a" + encode_varint(len(req)) + req
         frames.append(len(msg).to_bytes(4, "big") + msg)
     reader, writer = await asyncio.open_unix_connection(str(fast_socket), limit=1 << 24)
     sem = asyncio.Semaphore(IN_FLIGHT)

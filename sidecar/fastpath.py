@@ -30,22 +30,13 @@ from splitline.sidecar.requests import INTERNAL, INVALID_ARGUMENT, RequestError,
 from splitline.sidecar.service import AssignmentCore
 from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME
 from splitline.sidecar.wire import AssignCall, WireError, assign_span, body_span, decode_assign
+from splitline.sidecar.wire import encode_varint as varint
 from splitline.v1 import assignment_pb2
 
 log = logging.getLogger("splitline.sidecar.fastpath")
 
 MAX_FRAME_BYTES: Final = 4 * 1024 * 1024
 _ASSIGN_TAG: Final = b"\x12"  # FastPathResponse.assign: field 2, length-delimited
-
-
-def varint(n: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative integer."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def frame(message: bytes) -> bytes:

@@ -63,8 +63,30 @@ def apply_delta(base: config_pb2.ConfigSnapshot, msg: control_pb2.WatchConfigRes
     return snap
 
 
-class ControlPlaneFollower:
+class _Follower:
+    """The background-task lifecycle both followers share: `start` runs `_run`, `stop` cancels it."""
+
+    _task_name = "follower"
+    _task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._task_name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class ControlPlaneFollower(_Follower):
     """Follows WatchConfig on `target` (host:port) and installs every revision."""
+
+    _task_name = "config-follower"
 
     def __init__(self, state: ConfigState, target: str, token: str = "", tls_ca: Path | None = None) -> None:
         self.state = state
@@ -73,17 +95,6 @@ class ControlPlaneFollower:
         self.tls_ca = tls_ca
         self.connected = False
         self.reconnects = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="config-follower")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         import grpc
@@ -142,15 +153,16 @@ class ControlPlaneFollower:
         self.connected = False
 
 
-class FileFollower:
+class FileFollower(_Follower):
     """Installs the snapshot in `path` and re-installs it whenever the file changes."""
+
+    _task_name = "file-follower"
 
     def __init__(self, state: ConfigState, path: Path, poll_interval: float = FILE_POLL_S) -> None:
         self.state = state
         self.path = Path(path)
         self.poll_interval = poll_interval
         self._stamp: tuple[int, int, int] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def load_once(self) -> bool:
         """Load the file now if it changed; False when it cannot be read or compiled."""
@@ -173,20 +185,10 @@ class FileFollower:
             return False
         return self.state.install(snapshot, "file")
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="file-follower")
-
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
             self.load_once()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 __all__ = ["ControlPlaneFollower", "FileFollower", "apply_delta"]

@@ -21,7 +21,15 @@ from google.protobuf import timestamp_pb2
 from splitline.core import CompiledSnapshot, Reason
 from splitline.core.evaluator import Assignment
 from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME
-from splitline.sidecar.wire import AssignCall, WireError, field_lengths, last_bytes_field, repeated_spans
+from splitline.sidecar.wire import (
+    AssignCall,
+    WireError,
+    encode_varint,
+    field_lengths,
+    last_bytes_field,
+    length_delimited,
+    repeated_spans,
+)
 from splitline.v1 import assignment_pb2, events_pb2
 
 INVALID_ARGUMENT: Final = 3
@@ -69,29 +77,6 @@ def validate_assign(units: Mapping[str, str], attributes: Mapping[str, str], exp
         raise RequestError(INVALID_ARGUMENT, f"more than {MAX_EXPERIMENT_KEYS} experiment_keys", "experiment_keys")
     for i, key in enumerate(experiment_keys):
         _check_len(key, MAX_KEY_BYTES, f"experiment_keys[{i}]")
-
-
-def _encode_varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL_VARINTS: Final = tuple(_encode_varint(i) for i in range(1 << 14))
-
-
-def _varint(n: int) -> bytes:
-    """Protobuf varint; lengths below 16384 come from a table (the hot path's case)."""
-    return _SMALL_VARINTS[n] if n < 16384 else _encode_varint(n)
-
-
-def _ld(tag: bytes, data: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    n = len(data)
-    return tag + (_SMALL_VARINTS[n] if n < 16384 else _encode_varint(n)) + data
 
 
 class ResponseCache:
@@ -156,10 +141,10 @@ def assign(compiled: CompiledSnapshot, cache: ResponseCache, call: AssignCall) -
         body, unit_type = template(result)
         uid = units.get(unit_type) if unit_type else None
         if uid:
-            body += _ld(b"\x32", uid.encode("utf-8", "surrogatepass"))
-        parts.append(_ld(b"\x0a", body))
+            body += length_delimited(b"\x32", uid.encode("utf-8", "surrogatepass"))
+        parts.append(length_delimited(b"\x0a", body))
     if compiled.revision:
-        parts.append(b"\x10" + _varint(compiled.revision))
+        parts.append(b"\x10" + encode_varint(compiled.revision))
     return b"".join(parts), results
 
 
@@ -193,19 +178,24 @@ def exposures_for(compiled: CompiledSnapshot, req: AssignCall,
     return records
 
 
-def exposure_records(exposures: Sequence[events_pb2.Exposure]) -> list[tuple[int, bytes]]:
-    """Validate and stamp (event_id, timestamp when unset) exposures; serialized for the spool."""
-    if len(exposures) > MAX_EVENTS_PER_CALL:
-        raise RequestError(INVALID_ARGUMENT, f"more than {MAX_EVENTS_PER_CALL} exposures", "exposures")
+def _parsed_event_records(kind: int, events: Sequence[events_pb2.Exposure | events_pb2.Outcome],
+                          label: str, first: str) -> list[tuple[int, bytes]]:
+    """Validate and stamp (event_id, timestamp when unset) parsed events; serialized for the spool.
+
+    `first` names the event's other required string (experiment_key or name).
+    """
+    if len(events) > MAX_EVENTS_PER_CALL:
+        raise RequestError(INVALID_ARGUMENT, f"more than {MAX_EVENTS_PER_CALL} {label}", label)
     records: list[tuple[int, bytes]] = []
     now = 0
-    for i, e in enumerate(exposures):
-        if not e.experiment_key:
-            raise RequestError(INVALID_ARGUMENT, "experiment_key is required", f"exposures[{i}].experiment_key")
+    for i, e in enumerate(events):
+        value: str = getattr(e, first)
+        if not value:
+            raise RequestError(INVALID_ARGUMENT, f"{first} is required", f"{label}[{i}].{first}")
         if not e.unit_id:
-            raise RequestError(INVALID_ARGUMENT, "unit_id is required", f"exposures[{i}].unit_id")
-        _check_len(e.unit_id, MAX_ID_BYTES, f"exposures[{i}].unit_id")
-        _check_len(e.experiment_key, MAX_KEY_BYTES, f"exposures[{i}].experiment_key")
+            raise RequestError(INVALID_ARGUMENT, "unit_id is required", f"{label}[{i}].unit_id")
+        _check_len(e.unit_id, MAX_ID_BYTES, f"{label}[{i}].unit_id")
+        _check_len(value, MAX_KEY_BYTES, f"{label}[{i}].{first}")
         if not e.event_id:
             e.event_id = new_event_id()
         if not e.HasField("timestamp"):
@@ -213,34 +203,19 @@ def exposure_records(exposures: Sequence[events_pb2.Exposure]) -> list[tuple[int
             e.timestamp.FromNanoseconds(now)
         payload = e.SerializeToString()
         if len(payload) > MAX_EVENT_BYTES:
-            raise RequestError(INVALID_ARGUMENT, f"event larger than {MAX_EVENT_BYTES} bytes", f"exposures[{i}]")
-        records.append((KIND_EXPOSURE, payload))
+            raise RequestError(INVALID_ARGUMENT, f"event larger than {MAX_EVENT_BYTES} bytes", f"{label}[{i}]")
+        records.append((kind, payload))
     return records
+
+
+def exposure_records(exposures: Sequence[events_pb2.Exposure]) -> list[tuple[int, bytes]]:
+    """Validate and stamp exposures; serialized for the spool."""
+    return _parsed_event_records(KIND_EXPOSURE, exposures, "exposures", "experiment_key")
 
 
 def outcome_records(outcomes: Sequence[events_pb2.Outcome]) -> list[tuple[int, bytes]]:
     """Validate and stamp outcomes; serialized for the spool."""
-    if len(outcomes) > MAX_EVENTS_PER_CALL:
-        raise RequestError(INVALID_ARGUMENT, f"more than {MAX_EVENTS_PER_CALL} outcomes", "outcomes")
-    records: list[tuple[int, bytes]] = []
-    now = 0
-    for i, o in enumerate(outcomes):
-        if not o.name:
-            raise RequestError(INVALID_ARGUMENT, "name is required", f"outcomes[{i}].name")
-        if not o.unit_id:
-            raise RequestError(INVALID_ARGUMENT, "unit_id is required", f"outcomes[{i}].unit_id")
-        _check_len(o.unit_id, MAX_ID_BYTES, f"outcomes[{i}].unit_id")
-        _check_len(o.name, MAX_KEY_BYTES, f"outcomes[{i}].name")
-        if not o.event_id:
-            o.event_id = new_event_id()
-        if not o.HasField("timestamp"):
-            now = now or time.time_ns()
-            o.timestamp.FromNanoseconds(now)
-        payload = o.SerializeToString()
-        if len(payload) > MAX_EVENT_BYTES:
-            raise RequestError(INVALID_ARGUMENT, f"event larger than {MAX_EVENT_BYTES} bytes", f"outcomes[{i}]")
-        records.append((KIND_OUTCOME, payload))
-    return records
+    return _parsed_event_records(KIND_OUTCOME, outcomes, "outcomes", "name")
 
 
 # Field numbers (events.proto): event_id, timestamp, and the two required strings.
@@ -285,7 +260,7 @@ def raw_event_records(kind: int, data: bytes, start: int, end: int) -> list[tupl
             if not stamp:
                 ts = timestamp_pb2.Timestamp()
                 ts.FromNanoseconds(time.time_ns())
-                stamp = _ld(b"\x12", ts.SerializeToString())
+                stamp = length_delimited(b"\x12", ts.SerializeToString())
             payload += stamp
         if len(payload) > MAX_EVENT_BYTES:
             raise RequestError(INVALID_ARGUMENT, f"event larger than {MAX_EVENT_BYTES} bytes", f"{label}[{i}]")

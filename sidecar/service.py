@@ -16,13 +16,13 @@ from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.metrics import Metrics
 from splitline.sidecar.requests import RESOURCE_EXHAUSTED, UNAVAILABLE, RequestError
 from splitline.sidecar.spool import Spool, SpoolFull
-from splitline.sidecar.spool_format import KIND_EXPOSURE
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME
 from splitline.sidecar.wire import AssignCall
 from splitline.v1 import assignment_pb2
 
 log = logging.getLogger("splitline.sidecar")
 
-_KIND_LABEL = {1: "exposure", 2: "outcome"}
+_KIND_LABEL = {KIND_EXPOSURE: "exposure", KIND_OUTCOME: "outcome"}
 _DROP_LOG_INTERVAL_S = 5.0
 
 
@@ -74,12 +74,12 @@ class AssignmentCore:
 
     async def log_exposures(self, req: assignment_pb2.LogExposuresRequest) -> assignment_pb2.LogExposuresResponse:
         records = requests.exposure_records(req.exposures)
-        n = await self._spool(records, 1) if records else 0
+        n = await self._spool(records, KIND_EXPOSURE) if records else 0
         return assignment_pb2.LogExposuresResponse(accepted=n)
 
     async def track(self, req: assignment_pb2.TrackRequest) -> assignment_pb2.TrackResponse:
         records = requests.outcome_records(req.outcomes)
-        n = await self._spool(records, 2) if records else 0
+        n = await self._spool(records, KIND_OUTCOME) if records else 0
         return assignment_pb2.TrackResponse(accepted=n)
 
 

@@ -13,6 +13,7 @@ checks it against the protobuf runtime.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 
 class WireError(ValueError):
@@ -32,6 +33,34 @@ class AssignCall:
 
 
 _MAX_FIELD_NUMBER = (1 << 29) - 1
+
+
+# ------------------------------------------------------------------ encoding
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL_VARINTS: Final = tuple(_encode_varint(i) for i in range(1 << 14))
+
+
+def encode_varint(n: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative integer; below 16384 from a table (the hot path's case)."""
+    return _SMALL_VARINTS[n] if n < 16384 else _encode_varint(n)
+
+
+def length_delimited(tag: bytes, data: bytes) -> bytes:
+    """A length-delimited protobuf field: tag, varint length, bytes."""
+    n = len(data)
+    return tag + (_SMALL_VARINTS[n] if n < 16384 else _encode_varint(n)) + data
+
+
+# ------------------------------------------------------------------ decoding
 
 
 def _tag(data: bytes, pos: int, end: int) -> tuple[int, int]:

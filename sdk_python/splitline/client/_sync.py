@@ -62,6 +62,8 @@ class Client(ClientBase):
         attributes: Mapping[str, object] | None = None,
     ) -> UnitAssignment:
         """The variant for the unit, logging its exposure (once per process per unit and variant)."""
+        # `assign` + `expose` inlined: this is the call the p50 <= 5 us target is about, and the two
+        # extra method calls cost ~0.5 us on the benchmark machine. AsyncClient just composes them.
         try:
             if self._remote:
                 a = self._core.pick(experiment, self._ask((experiment,), units, attributes))

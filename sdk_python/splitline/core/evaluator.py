@@ -37,7 +37,7 @@ from typing import Any, Final
 import mmh3
 from google.protobuf import json_format
 
-from splitline.core.hashing import BUCKET_COUNT, HASH_SEED, SALT_SEPARATOR, bucket, utf8
+from splitline.core.hashing import BUCKET_COUNT, HASH_SEED, SALT_SEPARATOR, utf8
 from splitline.core.operators import Operator
 from splitline.core.reasons import Reason
 from splitline.core.rules import Predicate, compile_rule
@@ -92,15 +92,13 @@ def params_of(variant: config_pb2.Variant) -> Mapping[str, Any]:
 class CompiledLayer:
     """A layer's salt and its bucket -> experiment table."""
 
-    __slots__ = ("id", "salt", "suffix", "table", "unit_types")
+    __slots__ = ("id", "salt", "suffix", "table")
 
     def __init__(self, layer: config_pb2.Layer) -> None:
         self.id = layer.id
         self.salt = layer.salt or layer.id
         self.suffix = (SALT_SEPARATOR + self.salt).encode()
         self.table: list[CompiledExperiment | None] = [None] * BUCKET_COUNT
-        # Unit types of RUNNING experiments here, for assign_all.
-        self.unit_types: tuple[str, ...] = ()
 
 
 class CompiledExperiment:
@@ -173,12 +171,6 @@ class CompiledExperiment:
         self.r_shipped = (
             Assignment(key, shipped.variant, Reason.SHIPPED, shipped.params) if shipped is not None else None
         )
-
-
-def _hash_bucket(data: bytes) -> int:
-    # Bytes, never str: mmh3 5.x crashes the interpreter on a str holding a lone
-    # surrogate, and callers encode the unit id once per call anyway.
-    return int(mmh3.hash(data, HASH_SEED, False)) % BUCKET_COUNT
 
 
 def _eligible(exp: CompiledExperiment, attributes: Mapping[str, str]) -> bool:
@@ -273,8 +265,7 @@ class CompiledSnapshot:
         # RUNNING experiments of that unit type, so a hit needs no further check.
         running_tables: dict[str, list[tuple[bytes, list[CompiledExperiment | None]]]] = {}
         for lid, layer in layers.items():
-            layer.unit_types = tuple(sorted(running_types[lid]))
-            for unit_type in layer.unit_types:
+            for unit_type in sorted(running_types[lid]):
                 table = [e if e is not None and e.status == RUNNING and e.unit_type == unit_type else None
                          for e in layer.table]
                 running_tables.setdefault(unit_type, []).append((layer.suffix, table))
@@ -390,5 +381,4 @@ def compile_snapshot(snapshot: config_pb2.ConfigSnapshot) -> CompiledSnapshot:
     return CompiledSnapshot(snapshot)
 
 
-# Re-exported for callers that explain or preview decisions.
-__all__ = ["Assignment", "CompiledExperiment", "CompiledLayer", "CompiledSnapshot", "bucket", "compile_snapshot"]
+__all__ = ["Assignment", "CompiledExperiment", "CompiledLayer", "CompiledSnapshot", "compile_snapshot"]
