@@ -44,8 +44,9 @@ demo: setup-python
 ## Everything: lint, generated-code checks, every test suite (real etcd and Kafka included).
 test: setup lint proto-check vectors-check buf-breaking $(TEST_TARGETS)
 
+# SPLITLINE_REQUIRE_NATIVE: the native-core tests fail instead of skipping when the library is missing.
 test-python: setup-python
-	$(PYTEST) -q $(PYTEST_ARGS)
+	SPLITLINE_REQUIRE_NATIVE=1 $(PYTEST) -q $(PYTEST_ARGS)
 
 ## The inner loop: pure-Python tests without etcd, Kafka, Spark or slow tests.
 test-fast: setup-python

@@ -1,11 +1,16 @@
 """Assign latency and throughput on both sidecar doors, each beside a trivial echo on the same kind of door.
 
-The sidecar (`python -m splitline.sidecar`, uvloop) and the echo servers run in
-their own processes; this process is the client (uvloop). For each door:
+The sidecars (`python -m splitline.sidecar`, uvloop; one with the native Go
+core, one with `--core python`) and the echo servers run in their own
+processes; this process is the client (uvloop). For each door:
 
 - fixed request rates (default 1k, 5k, 10k req/s, open loop: requests are sent
   on a 1 ms clock whether or not earlier ones were answered) -> p50/p99 latency;
 - maximum throughput with a window of requests in flight.
+
+The client is `splitline-loadgen` (sdk_go/cmd/splitline-loadgen, built here when
+Go is installed): a Python client on this machine costs more per request than
+the servers it measures. `--client python` uses the asyncio clients below.
 
 The echo on the fast path parses each FastPathRequest and answers an empty
 AssignResponse with its request id; the gRPC echo is a generic handler that
@@ -13,7 +18,8 @@ answers an empty AssignResponse. "overhead" = ours / echo, measured in the same
 run, so the machine's noise mostly cancels. The client shares the machine, so
 absolute figures include its own cost.
 
-    .venv/bin/python bench/sidecar_assign_bench.py [--duration 3] [--rates 1000,5000,10000] [--json]
+    .venv/bin/python bench/sidecar_assign_bench.py [--duration 3] [--rates 1000,5000,10000] [--cores native,python]
+                                                   [--json]
 """
 
 from __future__ import annotations
@@ -290,6 +296,42 @@ async def grpc_max(path: Path, duration: float, bodies: list[bytes], concurrency
     return {"rps": round(done / elapsed)}
 
 
+# ------------------------------------------------------------------ Go client
+
+LOADGEN = ROOT / "build" / "bin" / "splitline-loadgen"
+
+
+def build_loadgen() -> Path | None:
+    go = shutil.which("go")
+    if go is None:
+        return None
+    subprocess.run([go, "build", "-o", str(LOADGEN), "./cmd/splitline-loadgen"], cwd=ROOT / "sdk_go", check=True)
+    return LOADGEN
+
+
+Client = Callable[..., Awaitable[dict[str, float]]]
+
+
+def _loadgen(door: str) -> tuple[Client, Client]:
+    async def run(path: Path, rate: int, duration: float) -> dict[str, Any]:
+        proc = await asyncio.to_thread(
+            subprocess.run, [str(LOADGEN), "-door", door, "-socket", str(path), "-rate", str(rate),
+                             "-duration", f"{duration}s", "-window", "256" if door == "fast" else "64"],
+            capture_output=True, text=True, check=True, timeout=duration + 60)
+        out: dict[str, Any] = json.loads(proc.stdout)
+        return out
+
+    async def fixed(path: Path, rate: int, duration: float, bodies: list[bytes]) -> dict[str, float]:
+        r = await run(path, rate, duration)
+        return {k: round(r[k], 1) for k in ("sent", "answered", "p50_us", "p99_us") if k in r} | {
+            "achieved_rps": round(r["achieved_rps"])}
+
+    async def maximum(path: Path, duration: float, bodies: list[bytes]) -> dict[str, float]:
+        return {"rps": round((await run(path, 0, duration))["achieved_rps"])}
+
+    return fixed, maximum
+
+
 # -------------------------------------------------------------------------- main
 
 def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -304,13 +346,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     bodies = _requests(20_000)
     rates = [int(r) for r in args.rates.split(",")]
     doors: dict[str, dict[str, Any]] = {}
+    cores = args.cores.split(",")
     plans: list[tuple[str, str, Path, Callable[..., Awaitable[dict[str, float]]],
-                      Callable[..., Awaitable[dict[str, float]]]]] = [
-        ("fast", "sidecar", tmp / "fast.sock", fast_fixed_rate, fast_max),
-        ("fast", "echo", tmp / "echo-fast.sock", fast_fixed_rate, fast_max),
-        ("grpc", "sidecar", tmp / "grpc.sock", grpc_fixed_rate, grpc_max),
-        ("grpc", "echo", tmp / "echo-grpc.sock", grpc_fixed_rate, grpc_max),
-    ]
+                      Callable[..., Awaitable[dict[str, float]]]]] = []
+    clients = {"fast": (fast_fixed_rate, fast_max), "grpc": (grpc_fixed_rate, grpc_max)}
+    if args.client == "go":
+        clients = {door: _loadgen(door) for door in clients}
+    for door, (fixed_fn, max_fn) in clients.items():
+        for core in cores:
+            plans.append((door, f"sidecar-{core}", tmp / f"{door}-{core}.sock", fixed_fn, max_fn))
+        plans.append((door, "echo", tmp / f"echo-{door}.sock", fixed_fn, max_fn))
     for door, who, path, fixed, maximum in plans:
         entry = doors.setdefault(door, {}).setdefault(who, {})
         await fixed(path, 200, 0.5, bodies)  # warm-up
@@ -318,12 +363,14 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             entry[f"{rate}_rps"] = await fixed(path, rate, args.duration, bodies)
         entry["max"] = await maximum(path, args.duration, bodies)
     for result in doors.values():
-        ours, echo = result["sidecar"], result["echo"]
-        result["overhead_max_throughput"] = round(echo["max"]["rps"] / max(ours["max"]["rps"], 1), 2)
-        for rate in rates:
-            key = f"{rate}_rps"
-            if "p50_us" in ours[key] and "p50_us" in echo[key]:
-                result[f"overhead_p50_at_{key}"] = round(ours[key]["p50_us"] / echo[key]["p50_us"], 2)
+        echo = result["echo"]
+        for core in cores:
+            ours = result[f"sidecar-{core}"]
+            result[f"overhead_{core}_max_throughput"] = round(echo["max"]["rps"] / max(ours["max"]["rps"], 1), 2)
+            for rate in rates:
+                key = f"{rate}_rps"
+                if "p50_us" in ours[key] and "p50_us" in echo[key]:
+                    result[f"overhead_{core}_p50_at_{key}"] = round(ours[key]["p50_us"] / echo[key]["p50_us"], 2)
     return doors
 
 
@@ -331,6 +378,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--rates", default="1000,5000,10000")
+    parser.add_argument("--cores", default="native,python", help="sidecar cores to measure (native, python)")
+    parser.add_argument("--client", choices=["go", "python"], default="go",
+                        help="load generator: splitline-loadgen (default; built with Go) or asyncio in this process")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve-echo", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -339,17 +389,22 @@ def main() -> int:
         return 0
     import uvloop
 
+    if args.client == "go" and build_loadgen() is None:
+        print("no Go toolchain: using the Python client", file=sys.stderr)
+        args.client = "python"
     tmp = Path(tempfile.mkdtemp(prefix="sl-bench-", dir="/tmp"))
     env = dict(os.environ)
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "splitline.sidecar", "--snapshot", str(SNAPSHOT),
-                          "--socket", str(tmp / "grpc.sock"), "--fast-socket", str(tmp / "fast.sock"),
-                          "--spool-dir", str(tmp / "spool"), "--log-level", "WARNING"], env=env),
-        subprocess.Popen([sys.executable, __file__, "--serve-echo", str(tmp)], env=env),
-    ]
+    cores = args.cores.split(",")
+    procs = [subprocess.Popen([sys.executable, "-m", "splitline.sidecar", "--snapshot", str(SNAPSHOT),
+                               "--core", core, "--socket", str(tmp / f"grpc-{core}.sock"),
+                               "--fast-socket", str(tmp / f"fast-{core}.sock"),
+                               "--spool-dir", str(tmp / f"spool-{core}"), "--log-level", "WARNING"], env=env)
+             for core in cores]
+    procs.append(subprocess.Popen([sys.executable, __file__, "--serve-echo", str(tmp)], env=env))
     try:
-        for path, proc in ((tmp / "fast.sock", procs[0]), (tmp / "grpc.sock", procs[0]),
-                           (tmp / "echo-fast.sock", procs[1]), (tmp / "echo-grpc.sock", procs[1])):
+        waits = [(tmp / f"{door}-{core}.sock", proc) for core, proc in zip(cores, procs, strict=False)
+                 for door in ("fast", "grpc")]
+        for path, proc in [*waits, (tmp / "echo-fast.sock", procs[-1]), (tmp / "echo-grpc.sock", procs[-1])]:
             _wait_socket(path, proc)
         time.sleep(0.5)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -363,15 +418,15 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    result["machine"] = {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    result["machine"] = {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2), "client": args.client}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for door in ("fast", "grpc"):
             r = result[door]
             print(f"== {door} door ==")
-            for who in ("sidecar", "echo"):
-                print(f"  {who:8s} " + "  ".join(
+            for who in [*(f"sidecar-{c}" for c in args.cores.split(",")), "echo"]:
+                print(f"  {who:14s} " + "  ".join(
                     f"{k}: p50 {v.get('p50_us', '-')}us p99 {v.get('p99_us', '-')}us ({v.get('achieved_rps', 0)}/s)"
                     for k, v in r[who].items() if k != "max") + f"  max: {r[who]['max']['rps']}/s")
             print("  " + "  ".join(f"{k}={v}" for k, v in r.items() if k.startswith("overhead")))

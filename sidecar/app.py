@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from splitline.sidecar import native
 from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.fastpath import FastPathServer
 from splitline.sidecar.follower import ControlPlaneFollower, FileFollower
@@ -51,11 +52,30 @@ class SidecarSettings:
     spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     commit_interval: float = DEFAULT_COMMIT_INTERVAL_S
     fsync: bool = True
+    # Assignment core: "auto" uses the native (Go) core when its library is built, "native" requires it,
+    # "python" never loads it. Answers are identical (tests/sidecar/test_native.py).
+    core: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.snapshot_file is None) == (self.control_plane is None):
             raise ValueError("exactly one config source: a snapshot file or a control plane address")
+        if self.core not in CORES:
+            raise ValueError(f"core must be one of {', '.join(CORES)}, not {self.core!r}")
+
+
+CORES = ("auto", "native", "python")
+
+
+def native_core_wanted(choice: str) -> bool:
+    """Whether to serve with the native core; "native" without a loadable library is an error."""
+    if choice == "python":
+        return False
+    available = native.load() is not None
+    if choice == "native" and not available:
+        raise RuntimeError(f"--core native: the native library is not available ({native.load_error()}); "
+                           "build it with `make setup-native`")
+    return available
 
 
 class Sidecar:
@@ -65,7 +85,8 @@ class Sidecar:
         self.settings = settings
         self.metrics = Metrics()
         cache = (settings.state_dir or settings.spool_dir) / CACHE_FILE if settings.control_plane else None
-        self.state = ConfigState(cache)
+        self.native = native_core_wanted(settings.core)
+        self.state = ConfigState(cache, native=self.native)
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_segment_bytes,
                            settings.commit_interval, settings.fsync)
         self.core = AssignmentCore(self.state, self.spool, self.metrics)
@@ -106,7 +127,8 @@ class Sidecar:
         if s.metrics_port is not None:
             self.http = HttpEndpoint(self.metrics, self.health, port=s.metrics_port)
             await self.http.start()
-        log.info("sidecar: gRPC on %s, fast path on %s, spool %s, %s%s", s.socket, s.fast_socket, s.spool_dir,
+        log.info("sidecar: gRPC on %s, fast path on %s, spool %s, %s core, %s%s", s.socket, s.fast_socket,
+                 s.spool_dir, "native" if self.native else "python",
                  f"Kafka {s.kafka.bootstrap_servers}" if s.kafka else "embedded (no Kafka)",
                  f", metrics on 127.0.0.1:{self.metrics_port}" if self.http else "")
         return self
@@ -131,6 +153,7 @@ class Sidecar:
         age = self.state.age_seconds()
         return {
             "serving": loaded is not None,
+            "core": "native" if loaded is not None and loaded.native is not None else "python",
             "config_revision": self.state.revision,
             "config_source": loaded.source if loaded else None,
             "config_age_seconds": round(age, 3) if age != float("inf") else None,

@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     p.add_argument("--outcomes-topic", default="outcomes")
     p.add_argument("--compression", default="lz4", choices=["none", "gzip", "snappy", "lz4", "zstd"])
     p.add_argument("--no-idempotence", action="store_true", help="disable the idempotent producer")
+    p.add_argument("--core", default="auto", choices=["auto", "native", "python"],
+                   help="assignment core: the native (Go) library when built (auto, the default), required "
+                        "(native), or pure Python (python); answers are identical")
     p.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1:N")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=run_sidecar)
@@ -61,7 +64,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         control_plane_ca=args.control_plane_ca, state_dir=args.state_dir, kafka=kafka,
         metrics_port=args.metrics_port, socket_mode=int(args.socket_mode, 8),
         spool_max_bytes=args.spool_max_mb << 20, spool_segment_bytes=args.segment_mb << 20,
-        commit_interval=args.commit_interval_ms / 1000.0,
+        commit_interval=args.commit_interval_ms / 1000.0, core=args.core,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitline.core import CompiledSnapshot, compile_snapshot
+from splitline.sidecar.native import NativeIndex
 from splitline.sidecar.requests import ResponseCache
 from splitline.v1 import config_pb2
 
@@ -29,6 +30,7 @@ class Loaded:
     responses: ResponseCache
     loaded_at: float  # time.time() when it was swapped in
     source: str  # "control-plane", "file", "cache"
+    native: NativeIndex | None = None  # the same snapshot in the Go core, when the library is in use
 
     @property
     def revision(self) -> int:
@@ -38,8 +40,9 @@ class Loaded:
 class ConfigState:
     """Holds the served snapshot; persists the last good one (atomic rename) when asked to."""
 
-    def __init__(self, cache_path: Path | None = None) -> None:
+    def __init__(self, cache_path: Path | None = None, native: bool = False) -> None:
         self.cache_path = cache_path
+        self.native = native
         self.current: Loaded | None = None
         self.last_contact: float | None = None  # time.time() of the last message from the source
         self._changed = asyncio.Event()
@@ -54,7 +57,13 @@ class ConfigState:
             log.error("config: revision %d rejected, still serving %s: %s", snapshot.revision,
                       self.current.revision if self.current else "nothing", exc)
             return False
-        self.current = Loaded(compiled, ResponseCache(compiled), time.time(), source)
+        native = None
+        if self.native:
+            native = NativeIndex.compile(snapshot.SerializeToString())
+            if native is None:
+                log.warning("config: the native core refused revision %d; serving it from the Python core",
+                            snapshot.revision)
+        self.current = Loaded(compiled, ResponseCache(compiled), time.time(), source, native)
         self.last_contact = time.time()
         log.info("config: serving revision %d (%d experiments, from %s)", snapshot.revision,
                  len(snapshot.experiments), source)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Final, cast
 
 from google.protobuf.message import DecodeError
-from splitline.sidecar.metrics import Metrics
+from splitline.sidecar.metrics import LATENCY_BUCKETS, Metrics, add_observations
+from splitline.sidecar.native import SERVE_BAD_HANDLE, SERVE_CALLER, SERVE_OUT_FULL, FrameServer, load
 from splitline.sidecar.requests import INTERNAL, INVALID_ARGUMENT, RequestError, call_from_proto
 from splitline.sidecar.service import AssignmentCore
 from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME
@@ -71,6 +72,7 @@ class FastPathProtocol(asyncio.Protocol):
         self._assign_latency = metrics.latency.labels("fast", "Assign")
         self._assign_ok = metrics.requests.labels("fast", "Assign", "OK")
         self._metrics = metrics
+        self._native: FrameServer | None = None  # built on first use (the library is loaded by then)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, hence the cast.
@@ -92,12 +94,39 @@ class FastPathProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buffer
-        buf += data
+        if buf:
+            buf += data
+            if len(buf) >= 4 and len(buf) < int.from_bytes(buf[:4], "big") + 4 <= MAX_FRAME_BYTES + 4:
+                return  # a large frame still arriving: wait for all of it
+            data = bytes(buf)
+            buf.clear()
         out: list[bytes] = []
         pos = 0
-        end = len(buf)
+        end = len(data)
+        loaded = self.core.state.current
+        native = loaded.native if loaded is not None else None
         while end - pos >= 4:
-            n = int.from_bytes(buf[pos:pos + 4], "big")
+            if native is not None:
+                # The Go core answers every plain Assign frame it can in one call and stops at the
+                # first frame that is ours (errors, limits, events); we answer that one below.
+                server = self._native
+                if server is None:
+                    lib = load()
+                    assert lib is not None  # a NativeIndex exists, so the library is loaded
+                    server = self._native = FrameServer(lib, LATENCY_BUCKETS)
+                r = server.serve(native, data, pos)
+                if r.answered:
+                    out.append(r.output)
+                    self._assign_ok.inc(r.answered)
+                    add_observations(self._assign_latency, r.latency_counts, r.latency_sum_s)
+                pos = r.position
+                if r.status == SERVE_OUT_FULL:
+                    continue
+                if r.status == SERVE_BAD_HANDLE:
+                    native = None
+                elif r.status != SERVE_CALLER:
+                    break
+            n = int.from_bytes(data[pos:pos + 4], "big")
             if n > MAX_FRAME_BYTES:
                 out.append(error_frame(0, INVALID_ARGUMENT, f"frame of {n} bytes exceeds {MAX_FRAME_BYTES}"))
                 self._fail(out)
@@ -106,11 +135,11 @@ class FastPathProtocol(asyncio.Protocol):
                 break
             start = pos + 4
             pos = start + n
-            if not self._handle(bytes(buf[start:pos]), out):
+            if not self._handle(data[start:pos], out):
                 self._fail(out)
                 return
-        if pos:
-            del buf[:pos]
+        if pos < end:
+            buf += data[pos:]
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
 

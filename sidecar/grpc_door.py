@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import time
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from splitline.sidecar import native
 from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.metrics import Metrics
 from splitline.sidecar.requests import INVALID_ARGUMENT, RequestError
@@ -56,6 +58,7 @@ class AssignmentDoor:
         self.core = core
         self.state = state
         self.metrics = metrics
+        self._native_out: ctypes.Array[ctypes.c_char] | None = None  # one buffer: handlers run on one loop
 
     def _unary(self, method: str, fn: Callable[[bytes], Awaitable[bytes]]) -> grpc.RpcMethodHandler[Any, Any]:
         latency = self.metrics.latency.labels("grpc", method)
@@ -76,6 +79,13 @@ class AssignmentDoor:
         return grpc.unary_unary_rpc_method_handler(handler)
 
     async def _assign(self, data: bytes) -> bytes:
+        loaded = self.state.current
+        if loaded is not None and loaded.native is not None:
+            if self._native_out is None:
+                self._native_out = ctypes.create_string_buffer(native.OUT_BYTES)
+            answer = native.assign(loaded.native, data, self._native_out)
+            if answer is not None:
+                return answer  # else: ours to answer (errors, limits, exposure logging)
         try:
             call = decode_assign(data)
         except WireError as exc:

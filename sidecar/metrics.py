@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -63,6 +63,21 @@ class Metrics:
         return bytes(generate_latest(self.registry))
 
 
+def add_observations(histogram: Histogram, counts: Sequence[int], total: float) -> None:
+    """Add pre-bucketed observations (counts per bucket of the histogram's bounds, +Inf last) and their sum.
+
+    The native core times its requests itself and reports one batch per call;
+    observing each again in Python would cost what the native path saves.
+    prometheus_client has no public bulk API, so this adds to the child's
+    bucket and sum values (tests/sidecar check the exposition).
+    """
+    buckets = histogram._buckets
+    for i, c in enumerate(counts):
+        if c:
+            buckets[i].inc(c)
+    histogram._sum.inc(total)
+
+
 class HttpEndpoint:
     """GET /metrics and /healthz on a localhost TCP port."""
 
@@ -109,4 +124,4 @@ class HttpEndpoint:
             self._server = None
 
 
-__all__ = ["HttpEndpoint", "Metrics"]
+__all__ = ["LATENCY_BUCKETS", "HttpEndpoint", "Metrics", "add_observations"]

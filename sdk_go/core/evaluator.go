@@ -362,8 +362,9 @@ func (s *Snapshot) AssignMany(keys []string, units map[string]string, attrs Attr
 
 // AssignAll lists every experiment that gives the unit a variant (ASSIGNED,
 // OVERRIDE or SHIPPED); any experiment not listed answers with no variant
-// (Assign says why). Order: overrides, shipped experiments, then layers in
-// snapshot order. It costs O(layers), not O(experiments).
+// (Assign says why). The list is a set (its order is not part of the
+// contract); here: overrides, shipped experiments, then layers in snapshot
+// order. It costs O(layers), not O(experiments).
 func (s *Snapshot) AssignAll(units map[string]string, attrs Attributes) []Assignment {
 	return s.AppendAll(nil, units, attrs)
 }

@@ -310,7 +310,9 @@ class CompiledSnapshot:
         """Every experiment that gives the unit a variant (ASSIGNED, OVERRIDE or SHIPPED).
 
         Any experiment not listed answers with no variant; `assign` says why.
-        Order: overrides, shipped experiments, then layers in snapshot order.
+        The list is a set (its order is not part of the contract): here,
+        overrides, shipped experiments, then per unit type the layers in
+        snapshot order.
         """
         try:
             return self._assign_all(units, attributes)

@@ -1,0 +1,277 @@
+"""The native (Go) core behind the sidecar answers exactly what the Python core answers.
+
+Differential: random snapshots (the cross-language test's generator: every
+status, operator, holdouts, overrides) and random requests, one or several or
+all experiments; both answers are parsed and compared as messages (map order
+inside variant params may differ in bytes). Then the frame server: a stream
+of pipelined frames mixing plain Assign requests with frames the native core
+must hand back (exposure logging, ids over the limits, invalid UTF-8, events,
+no body, garbage), answered through the real FastPathProtocol with each core.
+Finally a real sidecar: health says which core serves, metrics count the
+native answers.
+
+Without the library these tests skip, unless SPLITLINE_REQUIRE_NATIVE is set
+(`make test` sets it, so CI cannot pass without exercising the native core).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import random
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from splitline.core import compile_snapshot, encode_attributes, validate_snapshot
+from splitline.sidecar import native
+from splitline.sidecar.app import Sidecar
+from splitline.sidecar.config_state import ConfigState
+from splitline.sidecar.fastpath import FastPathProtocol, frame
+from splitline.sidecar.metrics import Metrics
+from splitline.sidecar.requests import ResponseCache, assign, call_from_proto
+from splitline.sidecar.service import AssignmentCore
+from splitline.sidecar.spool import Spool
+from splitline.snapshot_file import parse_snapshot
+from splitline.v1 import assignment_pb2, config_pb2
+
+from tests.cross.test_differential import ATTRS, UNIT_TYPES, _random_attribute_value, _random_snapshot, _random_unit_id
+from tests.sidecar.helpers import settings
+
+if native.load() is None:
+    if os.environ.get("SPLITLINE_REQUIRE_NATIVE"):
+        raise RuntimeError(f"SPLITLINE_REQUIRE_NATIVE is set but the native library is missing: "
+                           f"{native.load_error()}")
+    pytest.skip(f"native library not built: {native.load_error()}", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = 424242
+
+
+def _snapshots(n: int, rng: random.Random) -> list[config_pb2.ConfigSnapshot]:
+    out: list[config_pb2.ConfigSnapshot] = []
+    made = 0
+    while len(out) < n:
+        parsed = parse_snapshot(json.dumps(_random_snapshot(rng, made)))
+        made += 1
+        if not validate_snapshot(parsed):
+            out.append(parsed)
+    return out
+
+
+def _request(rng: random.Random, keys: list[str]) -> assignment_pb2.AssignRequest:
+    req = assignment_pb2.AssignRequest()
+    for t in UNIT_TYPES:
+        if rng.random() < 0.9:
+            req.units[t] = _random_unit_id(rng)
+    for a in ATTRS:
+        if rng.random() < 0.7:
+            req.attributes.update(encode_attributes({a: _random_attribute_value(rng, a)}))
+    roll = rng.random()
+    if roll < 0.4:
+        pass  # all experiments
+    elif roll < 0.8:
+        req.experiment_keys.append(rng.choice(keys))
+    else:
+        req.experiment_keys.extend(rng.sample(keys, min(len(keys), rng.randint(2, 6))))
+    return req
+
+
+def _canonical(resp: assignment_pb2.AssignResponse, all_experiments: bool) -> assignment_pb2.AssignResponse:
+    """Without experiment keys the answer is a set (decision 0001): compare it sorted by experiment key."""
+    if all_experiments:
+        ordered = sorted(resp.assignments, key=lambda a: a.experiment_key)
+        resp = assignment_pb2.AssignResponse(assignments=ordered, config_revision=resp.config_revision)
+    return resp
+
+
+def test_native_answers_equal_python_answers() -> None:
+    rng = random.Random(SEED)
+    out = ctypes.create_string_buffer(1 << 20)
+    compared = 0
+    reasons: set[int] = set()
+    for snapshot in _snapshots(60, rng):
+        compiled = compile_snapshot(snapshot)
+        cache = ResponseCache(compiled)
+        index = native.NativeIndex.compile(snapshot.SerializeToString())
+        assert index is not None, "the Go core refused a snapshot the Python core accepts"
+        keys = [e.key for e in snapshot.experiments] + ["unknown_exp"]
+        for _ in range(150):
+            req = _request(rng, keys)
+            py_bytes, _ = assign(compiled, cache, call_from_proto(req))
+            go_bytes = native.assign(index, req.SerializeToString(), out)
+            assert go_bytes is not None
+            every = not req.experiment_keys
+            py = _canonical(assignment_pb2.AssignResponse.FromString(py_bytes), every)
+            go = _canonical(assignment_pb2.AssignResponse.FromString(go_bytes), every)
+            assert go == py, f"request {req}"
+            reasons.update(a.reason for a in py.assignments)
+            compared += 1
+    assert compared == 9000
+    assert len(reasons) >= 8, reasons  # every reason showed up at least once
+
+
+def test_native_hands_back_what_python_must_answer() -> None:
+    snapshot = parse_snapshot((ROOT / "examples" / "snapshot.yaml").read_text())
+    index = native.NativeIndex.compile(snapshot.SerializeToString())
+    assert index is not None
+    out = ctypes.create_string_buffer(1 << 16)
+    cases = {
+        "log_exposures": assignment_pb2.AssignRequest(units={"user_id": "u1"}, log_exposures=True),
+        "long id": assignment_pb2.AssignRequest(units={"user_id": "x" * 1025}),
+        "long key": assignment_pb2.AssignRequest(units={"user_id": "u"}, experiment_keys=["k" * 257]),
+        "long attribute": assignment_pb2.AssignRequest(units={"user_id": "u"}, attributes={"a": "v" * 8193}),
+    }
+    for name, req in cases.items():
+        assert native.assign(index, req.SerializeToString(), out) is None, name
+    assert native.assign(index, b"\x0a\x05\x0a\x03\xff\xfe\xfd", out) is None  # invalid UTF-8 in a map key
+    at_limit = assignment_pb2.AssignRequest(units={"user_id": "x" * 1024}, attributes={"a": "v" * 8192})
+    assert native.assign(index, at_limit.SerializeToString(), out) is not None
+    tiny = ctypes.create_string_buffer(8)  # an answer that does not fit is handed back, never truncated
+    assert native.assign(index, assignment_pb2.AssignRequest(units={"user_id": "u1"}).SerializeToString(),
+                         tiny) is None
+
+
+class _Transport:
+    """Collects what the protocol writes."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _responses(data: bytes) -> dict[int, assignment_pb2.FastPathResponse]:
+    out: dict[int, assignment_pb2.FastPathResponse] = {}
+    pos = 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        resp = assignment_pb2.FastPathResponse.FromString(data[pos + 4:pos + 4 + n])
+        assert resp.request_id not in out
+        out[resp.request_id] = resp
+        pos += 4 + n
+    return out
+
+
+async def _serve(snapshot: config_pb2.ConfigSnapshot, use_native: bool, stream: bytes, chunk: int,
+                 tmp: Path) -> tuple[dict[int, assignment_pb2.FastPathResponse], Metrics]:
+    state = ConfigState(native=use_native)
+    assert state.install(snapshot, "file", persist=False)
+    assert (state.current is not None and state.current.native is not None) == use_native
+    spool = Spool(tmp, fsync=False)
+    await spool.open()
+    metrics = Metrics()
+    proto = FastPathProtocol(AssignmentCore(state, spool, metrics), metrics, set())
+    transport = _Transport()
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    for i in range(0, len(stream), chunk):
+        proto.data_received(stream[i:i + chunk])
+    if proto.tasks:
+        await asyncio.wait(proto.tasks)
+    await spool.close()
+    return _responses(bytes(transport.data)), metrics
+
+
+def _stream(rng: random.Random, keys: list[str]) -> tuple[bytes, int, set[int]]:
+    frames: list[bytes] = []
+    plain = 0
+    every: set[int] = set()  # request ids asking for all experiments
+    for rid in range(1, 601):
+        roll = rng.random()
+        req = assignment_pb2.FastPathRequest(request_id=rid)
+        if roll < 0.75:
+            req.assign.CopyFrom(_request(rng, keys))
+            plain += 1
+        elif roll < 0.8:
+            req.assign.CopyFrom(_request(rng, keys))
+            req.assign.log_exposures = True
+        elif roll < 0.85:
+            req.assign.units["user_id"] = "x" * 2000
+        elif roll < 0.9:
+            req.log_exposures.exposures.add(experiment_key="checkout_v2", variant_key="treatment",
+                                            unit_type="user_id", unit_id=f"u{rid}")
+        elif roll < 0.95:
+            req.track.outcomes.add(name="purchase", unit_type="user_id", unit_id=f"u{rid}", value=1.5)
+        else:
+            pass  # no body: INVALID_ARGUMENT naming `body`, connection stays open
+        if req.HasField("assign") and not req.assign.experiment_keys:
+            every.add(rid)
+        frames.append(frame(req.SerializeToString()))
+    return b"".join(frames), plain, every
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 997, 5])
+async def test_frame_server_matches_python_door(tmp_path: Path, chunk: int) -> None:
+    rng = random.Random(SEED + chunk)
+    snapshot = _snapshots(1, rng)[0]
+    keys = [e.key for e in snapshot.experiments] + ["unknown_exp"]
+    stream, plain, every = _stream(rng, keys)
+    py, _ = await _serve(snapshot, False, stream, chunk, tmp_path / "py")
+    go, metrics = await _serve(snapshot, True, stream, chunk, tmp_path / "go")
+    assert len(py) == len(go) == 600
+    for rid in range(1, 601):
+        if py[rid].HasField("log_exposures") or py[rid].HasField("track"):
+            assert go[rid].WhichOneof("body") == py[rid].WhichOneof("body")  # event ids differ: fresh uuids
+        elif py[rid].HasField("assign"):
+            assert _canonical(go[rid].assign, rid in every) == _canonical(py[rid].assign, rid in every), rid
+            assert go[rid].request_id == py[rid].request_id
+        else:
+            assert go[rid] == py[rid], rid
+    answered = metrics.requests.labels("fast", "Assign", "OK")._value.get()
+    assert answered >= plain  # plain ones natively, log_exposures ones in Python
+    histogram = metrics.latency.labels("fast", "Assign")
+    assert sum(b.get() for b in histogram._buckets) == answered
+
+
+async def test_garbage_after_native_frames_closes_with_an_error(tmp_path: Path) -> None:
+    snapshot = parse_snapshot((ROOT / "examples" / "snapshot.yaml").read_text())
+    good = frame(assignment_pb2.FastPathRequest(
+        request_id=7, assign=assignment_pb2.AssignRequest(units={"user_id": "u1"})).SerializeToString())
+    got, _ = await _serve(snapshot, True, good + frame(b"\xff\xff\xff"), 1 << 16, tmp_path)
+    assert set(got) == {7, 0}
+    assert got[7].HasField("assign") and got[0].error.code == 3
+
+
+async def test_real_sidecar_reports_native_core(tmp_path: Path) -> None:
+    snap = tmp_path / "snapshot.yaml"
+    snap.write_text((ROOT / "examples" / "snapshot.yaml").read_text())
+    async with Sidecar(settings(tmp_path, snapshot=snap, metrics_port=0, core="native")) as sc:
+        reader, writer = await asyncio.open_unix_connection(str(sc.settings.fast_socket))
+        frames = b"".join(frame(assignment_pb2.FastPathRequest(
+            request_id=i, assign=assignment_pb2.AssignRequest(units={"user_id": f"u{i}"})).SerializeToString())
+            for i in range(1, 101))
+        writer.write(frames)
+        got: dict[int, Any] = {}
+        while len(got) < 100:
+            n = int.from_bytes(await reader.readexactly(4), "big")
+            resp = assignment_pb2.FastPathResponse.FromString(await reader.readexactly(n))
+            got[resp.request_id] = resp
+        writer.close()
+        assert all(r.HasField("assign") for r in got.values())
+        health = sc.health()
+        assert health["core"] == "native"
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sc.metrics_port}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+
+        text = await asyncio.to_thread(scrape)
+        assert 'splitline_sidecar_requests_total{code="OK",door="fast",method="Assign"} 100.0' in text
+        assert 'splitline_sidecar_request_seconds_count{door="fast",method="Assign"} 100.0' in text
