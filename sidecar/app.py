@@ -89,7 +89,7 @@ class Sidecar:
         self.state = ConfigState(cache, native=self.native)
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_segment_bytes,
                            settings.commit_interval, settings.fsync)
-        self.core = AssignmentCore(self.state, self.spool, self.metrics)
+        self.core = AssignmentCore(self.state, self.spool, self.metrics, native.load() if self.native else None)
         self.shipper: Shipper | None = None
         self.follower: ControlPlaneFollower | FileFollower | None = None
         self.grpc = GrpcServer(AssignmentDoor(self.core, self.state, self.metrics), settings.socket,
@@ -106,7 +106,7 @@ class Sidecar:
         s = self.settings
         await self.spool.open()
         if s.kafka is not None:
-            self.shipper = Shipper(self.spool, s.kafka, self._count_shipped)
+            self.shipper = Shipper(self.spool, s.kafka, self._count_shipped, native.load() if self.native else None)
             self.shipper.start()
         if s.snapshot_file is not None:
             file_follower = FileFollower(self.state, s.snapshot_file)

@@ -19,6 +19,7 @@ import ctypes
 import functools
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,10 @@ def _open() -> tuple[ctypes.CDLL | None, str | None]:
     lib.SplitlineAssign.restype = i64
     lib.SplitlineServe.argtypes = [i64, ctypes.c_char_p, i64, i64, ptr, i64, ptr, i64, ptr]
     lib.SplitlineServe.restype = i64
+    lib.SplitlineSpoolEvents.argtypes = [i64, ctypes.c_char_p, i64, i64, i64, ptr, i64, ptr]
+    lib.SplitlineSpoolEvents.restype = i64
+    lib.SplitlineScanSpool.argtypes = [ctypes.c_char_p, i64, i64, ptr, i64, ptr]
+    lib.SplitlineScanSpool.restype = i64
     return lib, None
 
 
@@ -141,4 +146,69 @@ def assign(index: NativeIndex, request: bytes, out: ctypes.Array[ctypes.c_char])
     return ctypes.string_at(ctypes.addressof(out), n) if n >= 0 else None
 
 
-__all__ = ["FrameServer", "NativeIndex", "ServeResult", "assign", "library_path", "load", "load_error"]
+_buffers = threading.local()  # per thread: tests run several sidecars, each on its own loop thread
+
+
+def _scratch(size: int) -> ctypes.Array[ctypes.c_char]:
+    buf: ctypes.Array[ctypes.c_char] | None = getattr(_buffers, "out", None)
+    if buf is None or len(buf) < size:
+        buf = _buffers.out = ctypes.create_string_buffer(max(size, 1 << 20))
+    return buf
+
+
+# Per event, stamping adds at most an id (38 bytes) and a timestamp (~14); a record header is 9 bytes and
+# an event in a request takes at least 6 bytes (its tag, length and two required fields).
+_WORST_GROWTH: Final = (6 + 61) // 6 + 1
+
+
+def spool_events(lib: ctypes.CDLL, kind: int, data: bytes, start: int, end: int,
+                 now_ns: int) -> tuple[bytes, int] | None:
+    """Spool records for the events of a parsed LogExposuresRequest/TrackRequest in data[start:end].
+
+    The rules of `requests.raw_event_records` for well-formed events; None
+    when any event breaks one, so that the caller's code answers and names the
+    field. Returns (encoded records, count).
+    """
+    size = 2 * (end - start) + 4096
+    written = ctypes.c_longlong(0)
+    while True:
+        out = _scratch(size)
+        count = int(lib.SplitlineSpoolEvents(kind, data, start, end, now_ns, ctypes.addressof(out), len(out),
+                                             ctypes.addressof(written)))
+        if count == -2 and size < _WORST_GROWTH * (end - start) + 4096:
+            size = _WORST_GROWTH * (end - start) + 4096
+            continue
+        if count < 0:
+            return None
+        return ctypes.string_at(ctypes.addressof(out), written.value), count
+
+
+_SCAN_BATCH: Final = 4096  # records per call (the output array is reused per thread)
+
+
+def scan_spool(lib: ctypes.CDLL, data: bytes) -> tuple[list[tuple[int, bytes, bytes, int]], int]:
+    """Records of a spool chunk as (kind, payload, Kafka key, key hash), and the bytes they span.
+
+    `spool_format.iter_buffer` plus `requests.event_key` and the key's
+    MurmurHash3 in one native pass; stops at the first torn or corrupt record.
+    """
+    out: ctypes.Array[ctypes.c_longlong] | None = getattr(_buffers, "scan", None)
+    if out is None:
+        out = _buffers.scan = (ctypes.c_longlong * (6 * _SCAN_BATCH))()
+    consumed = ctypes.c_longlong(0)
+    items: list[tuple[int, bytes, bytes, int]] = []
+    base = 0
+    while True:
+        n = int(lib.SplitlineScanSpool(data, base, len(data), ctypes.addressof(out), _SCAN_BATCH,
+                                       ctypes.addressof(consumed)))
+        flat = memoryview(out).cast("B").cast("q")[:6 * n].tolist()
+        for i in range(0, 6 * n, 6):
+            po, ko = flat[i + 1], flat[i + 3]
+            items.append((flat[i], data[po:po + flat[i + 2]], data[ko:ko + flat[i + 4]], flat[i + 5]))
+        base = consumed.value
+        if n < _SCAN_BATCH:
+            return items, base
+
+
+__all__ = ["FrameServer", "NativeIndex", "ServeResult", "assign", "library_path", "load",
+           "load_error", "scan_spool", "spool_events"]

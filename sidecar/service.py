@@ -8,15 +8,16 @@ return once the events are durable in the spool.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 
-from splitline.sidecar import requests
+from splitline.sidecar import native, requests
 from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.metrics import Metrics
 from splitline.sidecar.requests import RESOURCE_EXHAUSTED, UNAVAILABLE, RequestError
 from splitline.sidecar.spool import Spool, SpoolFull
-from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, encode_record
 from splitline.sidecar.wire import AssignCall
 from splitline.v1 import assignment_pb2
 
@@ -29,10 +30,12 @@ _DROP_LOG_INTERVAL_S = 5.0
 class AssignmentCore:
     """Assign, LogExposures and Track over the current config and the spool."""
 
-    def __init__(self, state: ConfigState, spool: Spool, metrics: Metrics) -> None:
+    def __init__(self, state: ConfigState, spool: Spool, metrics: Metrics,
+                 native_lib: ctypes.CDLL | None = None) -> None:
         self.state = state
         self.spool = spool
         self.metrics = metrics
+        self.native_lib = native_lib  # validates and stamps events natively when set (same rules)
         self._spooled = {k: metrics.events_spooled.labels(v) for k, v in _KIND_LABEL.items()}
         self._last_drop_log = 0.0
 
@@ -58,17 +61,26 @@ class AssignmentCore:
         return resp
 
     async def _spool(self, records: list[tuple[int, bytes]], kind: int) -> int:
+        return await self._spool_encoded(b"".join(encode_record(k, p) for k, p in records), len(records), kind)
+
+    async def _spool_encoded(self, data: bytes, count: int, kind: int) -> int:
         try:
-            fut = self.spool.append(records)
+            fut = self.spool.append_encoded(data, count)
         except SpoolFull as exc:
-            self.metrics.events_rejected.inc(len(records))
+            self.metrics.events_rejected.inc(count)
             raise RequestError(RESOURCE_EXHAUSTED, str(exc)) from None
         await fut
-        self._spooled[kind].inc(len(records))
-        return len(records)
+        self._spooled[kind].inc(count)
+        return count
 
     async def spool_raw(self, kind: int, data: bytes, start: int, end: int) -> int:
         """Spool the events of an already-parsed LogExposuresRequest/TrackRequest in data[start:end]."""
+        if self.native_lib is not None:
+            encoded = native.spool_events(self.native_lib, kind, data, start, end, time.time_ns())
+            if encoded is not None:
+                blob, count = encoded
+                return await self._spool_encoded(blob, count, kind) if count else 0
+            # else: an event breaks a rule; the Python code below says which one
         records = requests.raw_event_records(kind, data, start, end)
         return await self._spool(records, kind) if records else 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import time
 from collections.abc import Callable
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import mmh3
+from splitline.sidecar import native
 from splitline.sidecar.requests import event_key
 from splitline.sidecar.spool import Position, Spool
-from splitline.sidecar.spool_format import KIND_EXPOSURE
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, iter_buffer
 
 log = logging.getLogger("splitline.sidecar.shipper")
 
@@ -51,7 +53,7 @@ class KafkaSettings:
 
 
 def partition_for(key: bytes, partitions: int) -> int:
-    """Stable partition of a unit id."""
+    """Stable partition of a unit id (the shipper computes the same from a batch of hashes)."""
     return int(mmh3.hash(key, 0, False)) % partitions
 
 
@@ -59,8 +61,9 @@ class Shipper:
     """The background task moving spool records into Kafka topics."""
 
     def __init__(self, spool: Spool, settings: KafkaSettings,
-                 on_shipped: Callable[[int, int], None] | None = None) -> None:
+                 on_shipped: Callable[[int, int], None] | None = None, native_lib: ctypes.CDLL | None = None) -> None:
         self.spool = spool
+        self.native_lib = native_lib  # finds keys and their hashes natively when set (same rule)
         self.settings = settings
         self.on_shipped = on_shipped  # (kind, count) for metrics
         self.position: Position | None = None
@@ -156,7 +159,7 @@ class Shipper:
         assert self.position is not None
         while True:
             self.spool.committed.clear()  # before reading, so a commit during the read is not missed
-            records, next_pos = self.spool.read(self.position, self.settings.chunk_bytes)
+            records, next_pos = self.spool.read_with(self.position, self._scan, self.settings.chunk_bytes)
             if not records:
                 if next_pos != self.position:
                     self.position = next_pos
@@ -173,16 +176,28 @@ class Shipper:
             self.position = next_pos
             self.spool.trim(next_pos)
 
-    async def _send(self, records: list[tuple[int, bytes]]) -> None:
+    def _scan(self, data: bytes) -> tuple[list[tuple[int, bytes, bytes, int]], int]:
+        """Spool records as (kind, payload, key, key hash), natively when the library is loaded."""
+        if self.native_lib is not None:
+            return native.scan_spool(self.native_lib, data)
+        items: list[tuple[int, bytes, bytes, int]] = []
+        consumed = 0
+        for kind, next_offset, payload in iter_buffer(data):
+            key = event_key(kind, payload)
+            items.append((kind, payload, key, mmh3.hash(key, 0, False)))
+            consumed = next_offset
+        return items, consumed
+
+    async def _send(self, records: list[tuple[int, bytes, bytes, int]]) -> None:
         producer = self._producer
         s = self.settings
         batches: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
         counts = {1: 0, 2: 0}
-        for kind, payload in records:
-            topic = s.exposures_topic if kind == KIND_EXPOSURE else s.outcomes_topic
-            key = event_key(kind, payload)
-            part = partition_for(key, self._partitions[topic])
+        topics = {KIND_EXPOSURE: s.exposures_topic, KIND_OUTCOME: s.outcomes_topic}
+        for kind, payload, key, key_hash in records:
+            topic = topics[kind]
+            part = key_hash % self._partitions[topic]
             slot = (topic, part)
             batch = batches.get(slot)
             if batch is None:
@@ -192,7 +207,7 @@ class Shipper:
                 futures.append(await producer.send_batch(batch, topic, partition=part))
                 batch = batches[slot] = producer.create_batch()
                 batch.append(key=key, value=payload, timestamp=None)
-            counts[kind] = counts.get(kind, 0) + 1
+            counts[kind] += 1
         for (topic, part), batch in batches.items():
             batch.close()
             futures.append(await producer.send_batch(batch, topic, partition=part))

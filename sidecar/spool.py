@@ -24,9 +24,10 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from splitline.sidecar.spool_format import (
     encode_record,
@@ -42,6 +43,19 @@ log = logging.getLogger("splitline.sidecar.spool")
 DEFAULT_MAX_BYTES: Final = 1 << 30  # 1 GiB
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
 DEFAULT_COMMIT_INTERVAL_S: Final = 0.002
+
+
+T = TypeVar("T")
+
+
+def _scan_records(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """(kind, payload) of each valid record of a chunk, and the bytes they span."""
+    records: list[tuple[int, bytes]] = []
+    consumed = 0
+    for kind, next_offset, payload in iter_buffer(data):
+        records.append((kind, payload))
+        consumed = next_offset
+    return records, consumed
 
 
 class SpoolFull(Exception):
@@ -142,11 +156,15 @@ class Spool:
         All or nothing: raises SpoolFull (and queues none) when the batch would
         cross the size bound.
         """
+        return self.append_encoded(b"".join(encode_record(kind, payload) for kind, payload in records),
+                                   len(records))
+
+    def append_encoded(self, data: bytes, count: int) -> asyncio.Future[None]:
+        """`append` for `count` records already framed by `spool_format.encode_record` (or its native twin)."""
         if self._closing:
             raise RuntimeError("spool is closed")
-        data = b"".join(encode_record(kind, payload) for kind, payload in records)
         if self.size_bytes + len(data) > self.max_bytes:
-            self.records_rejected += len(records)
+            self.records_rejected += count
             if self.full_since is None:
                 self.full_since = time.monotonic()
                 log.error("SPOOL FULL: %s holds %d bytes (bound %d); refusing new events until it drains "
@@ -156,8 +174,8 @@ class Spool:
             log.warning("spool: accepting events again after %.1fs full", time.monotonic() - self.full_since)
             self.full_since = None
         self._buffer += data
-        self._pending_records += len(records)
-        self.records_appended += len(records)
+        self._pending_records += count
+        self.records_appended += count
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self._wake.set()
@@ -238,6 +256,11 @@ class Spool:
 
         Moves to the next segment when `pos` is at the end of a closed one.
         """
+        return self.read_with(pos, _scan_records, max_bytes)
+
+    def read_with(self, pos: Position, scan: Callable[[bytes], tuple[list[T], int]],
+                  max_bytes: int = 4 << 20) -> tuple[list[T], Position]:
+        """`read`, decoding the bytes with `scan` (items, bytes consumed): the shipper's native scanner."""
         while True:
             seg = self._find(pos.segment)
             if seg is None:  # trimmed or never existed: continue at the oldest segment after it
@@ -255,15 +278,12 @@ class Spool:
             with seg.path.open("rb") as f:
                 f.seek(pos.offset)
                 data = f.read(length)
-            records: list[tuple[int, bytes]] = []
-            end = pos.offset
-            for kind, next_offset, payload in iter_buffer(data):
-                records.append((kind, payload))
-                end = pos.offset + next_offset
+            records, consumed = scan(data)
+            end = pos.offset + consumed
             if not records:
                 if length < seg.size - pos.offset:
                     # One record larger than max_bytes: read it whole.
-                    return self.read(pos, max_bytes=seg.size - pos.offset)
+                    return self.read_with(pos, scan, max_bytes=seg.size - pos.offset)
                 log.error("spool: unreadable data in %s at %d; skipping the rest of it", seg.path.name, pos.offset)
                 end = seg.size
             return records, Position(seg.sequence, end)

@@ -269,6 +269,8 @@ def last_bytes_field(data: bytes, number: int) -> bytes:
         tag, pos = _tag(data, pos, end)
         if tag & 7 == 2:
             n, pos = _varint(data, pos, end)
+            if pos + n > end:
+                raise WireError("truncated field")
             if tag >> 3 == number:
                 found = data[pos:pos + n]
             pos += n

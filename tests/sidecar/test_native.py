@@ -22,21 +22,32 @@ import json
 import os
 import random
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
+import mmh3
 import pytest
+from google.protobuf import timestamp_pb2
 from splitline.core import compile_snapshot, encode_attributes, validate_snapshot
 from splitline.sidecar import native
 from splitline.sidecar.app import Sidecar
 from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.fastpath import FastPathProtocol, frame
 from splitline.sidecar.metrics import Metrics
-from splitline.sidecar.requests import ResponseCache, assign, call_from_proto
+from splitline.sidecar.requests import (
+    RequestError,
+    ResponseCache,
+    assign,
+    call_from_proto,
+    event_key,
+    raw_event_records,
+)
 from splitline.sidecar.service import AssignmentCore
 from splitline.sidecar.spool import Spool
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, encode_record, iter_buffer
 from splitline.snapshot_file import parse_snapshot
-from splitline.v1 import assignment_pb2, config_pb2
+from splitline.v1 import assignment_pb2, config_pb2, events_pb2
 
 from tests.cross.test_differential import ATTRS, UNIT_TYPES, _random_attribute_value, _random_snapshot, _random_unit_id
 from tests.sidecar.helpers import settings
@@ -275,3 +286,116 @@ async def test_real_sidecar_reports_native_core(tmp_path: Path) -> None:
         text = await asyncio.to_thread(scrape)
         assert 'splitline_sidecar_requests_total{code="OK",door="fast",method="Assign"} 100.0' in text
         assert 'splitline_sidecar_request_seconds_count{door="fast",method="Assign"} 100.0' in text
+
+
+# ------------------------------------------------------------------ events
+
+
+def _random_events(rng: random.Random, kind: int, n: int) -> list[Any]:
+    events: list[Any] = []
+    for i in range(n):
+        if kind == KIND_EXPOSURE:
+            e: Any = events_pb2.Exposure(experiment_key=rng.choice(["checkout_v2", "e" * 256, "用户"]),
+                                         variant_key="treatment", unit_type="user_id",
+                                         unit_id=rng.choice([f"u{i}", "x" * 1024, "🙂"]), forced=rng.random() < 0.1)
+        else:
+            e = events_pb2.Outcome(name=rng.choice(["purchase", "n" * 256]), unit_type="user_id",
+                                   unit_id=rng.choice([f"u{i}", "x" * 1024]), value=rng.uniform(-5, 5))
+        if rng.random() < 0.5:
+            e.event_id = rng.choice(["", f"id-{i}"])
+        if rng.random() < 0.5:
+            e.timestamp.FromNanoseconds(rng.randrange(0, 2 * 10**18))
+        events.append(e)
+    return events
+
+
+def _request_bytes(kind: int, events: list[Any]) -> bytes:
+    if kind == KIND_EXPOSURE:
+        return assignment_pb2.LogExposuresRequest(exposures=events).SerializeToString()
+    return assignment_pb2.TrackRequest(outcomes=events).SerializeToString()
+
+
+def _decoded(kind: int, payload: bytes) -> Any:
+    cls = events_pb2.Exposure if kind == KIND_EXPOSURE else events_pb2.Outcome
+    return cls.FromString(payload)
+
+
+@pytest.mark.parametrize("kind", [KIND_EXPOSURE, KIND_OUTCOME])
+def test_native_spool_events_follow_the_python_rules(kind: int) -> None:
+    lib = native.load()
+    assert lib is not None
+    rng = random.Random(SEED + kind)
+    now = 1_790_000_000_123_456_789
+    for _ in range(40):
+        events = _random_events(rng, kind, rng.randint(0, 60))
+        data = _request_bytes(kind, events)
+        start = rng.randint(0, 3)
+        padded = b"\x00" * start + data
+        got = native.spool_events(lib, kind, padded, start, len(padded), now)
+        assert got is not None
+        blob, count = got
+        native_records = [(k, p) for k, _, p in iter_buffer(blob)]
+        assert len(native_records) == count == len(events)
+        ts = timestamp_pb2.Timestamp()
+        ts.FromNanoseconds(now)
+        for original, (k, payload) in zip(events, native_records, strict=True):
+            assert k == kind
+            event = _decoded(kind, payload)
+            if original.event_id:
+                assert payload.startswith(original.SerializeToString())
+                assert event.event_id == original.event_id
+            else:
+                assert uuid.UUID(event.event_id).version == 4 and str(uuid.UUID(event.event_id)) == event.event_id
+            want_ts = original.timestamp if original.HasField("timestamp") else ts
+            assert event.timestamp == want_ts
+            expected = _decoded(kind, original.SerializeToString())
+            expected.event_id = event.event_id
+            expected.timestamp.CopyFrom(want_ts)
+            assert event == expected
+        # the Python rules give the same events (ids aside: fresh UUIDs)
+        py = [(_decoded(k, p)) for k, p in raw_event_records(kind, data, 0, len(data))]
+        assert len(py) == len(events)
+
+
+@pytest.mark.parametrize("broken", ["no unit_id", "empty key", "long unit_id", "long key", "big event"])
+def test_native_spool_events_hand_back_broken_events(broken: str) -> None:
+    lib = native.load()
+    assert lib is not None
+    e = events_pb2.Exposure(experiment_key="checkout_v2", variant_key="t", unit_type="user_id", unit_id="u1")
+    if broken == "no unit_id":
+        e.unit_id = ""
+    elif broken == "empty key":
+        e.experiment_key = ""
+    elif broken == "long unit_id":
+        e.unit_id = "x" * 1025
+    elif broken == "long key":
+        e.experiment_key = "k" * 257
+    else:
+        e.client = "c" * (64 * 1024)
+    good = events_pb2.Exposure(experiment_key="k", unit_id="u2")
+    data = _request_bytes(KIND_EXPOSURE, [good, e])
+    assert native.spool_events(lib, KIND_EXPOSURE, data, 0, len(data), 1) is None
+    with pytest.raises(RequestError) as err:
+        raw_event_records(KIND_EXPOSURE, data, 0, len(data))
+    assert err.value.field.startswith("exposures[1]")
+
+
+def test_native_spool_scan_matches_the_python_reader() -> None:
+    """Records, keys and key hashes as iter_buffer + event_key + mmh3 give them, up to a corrupt tail."""
+    lib = native.load()
+    assert lib is not None
+    rng = random.Random(SEED)
+    records: list[tuple[int, bytes]] = []
+    for kind in (KIND_EXPOSURE, KIND_OUTCOME):
+        for e in _random_events(rng, kind, 3000):
+            records.append((kind, e.SerializeToString()))
+    records += [(KIND_EXPOSURE, b""), (KIND_OUTCOME, b"\x22\x02ab\x22\x01c"), (KIND_EXPOSURE, b"\x32\x05ab"),
+                (KIND_EXPOSURE, b"\x0b\x32\x01a\x0c"), (KIND_OUTCOME, b"\xff"), (KIND_EXPOSURE, b"\x32\x00")]
+    rng.shuffle(records)
+    data = b"".join(encode_record(k, p) for k, p in records)
+    for tail in (b"", b"\x00\x00\x00\x05\x00\x00\x00\x00\x01abc", encode_record(1, b"xyz")[:-1]):
+        chunk = data + tail
+        items, consumed = native.scan_spool(lib, chunk)
+        want = [(k, p, event_key(k, p), mmh3.hash(event_key(k, p), 0, False)) for k, _, p in iter_buffer(chunk)]
+        assert items == want
+        assert consumed == len(data)

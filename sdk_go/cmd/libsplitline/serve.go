@@ -58,6 +58,9 @@ func SplitlineServe(h C.longlong, in unsafe.Pointer, start, end C.longlong, out 
 		if len(src)-pos-4 < n {
 			return serveIncomplete
 		}
+		if !assignFrame(src[pos+4 : pos+4+n]) {
+			return serveCaller // events and errors: not worth parsing here
+		}
 		t0 := time.Now()
 		proto.Reset(req)
 		if proto.Unmarshal(src[pos+4:pos+4+n], req) != nil {
@@ -100,4 +103,25 @@ func SplitlineServe(h C.longlong, in unsafe.Pointer, start, end C.longlong, out 
 		}
 		st[statsHead+b]++
 	}
+}
+
+// assignFrame reports whether a FastPathRequest holds only top-level fields
+// 1 (request_id) and 2 (assign), without parsing their contents: LogExposures
+// and Track frames carry up to thousands of events the caller handles, and
+// parsing them here first would double their cost.
+func assignFrame(msg []byte) bool {
+	seen := false
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 || num > 2 {
+			return false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
+		if m < 0 {
+			return false
+		}
+		seen = seen || num == 2
+		msg = msg[n+m:]
+	}
+	return seen
 }
