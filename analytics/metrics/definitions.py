@@ -105,10 +105,10 @@ def validate(metric: MetricDefinition) -> list[str]:
             problems.append("`numerator_value` / `denominator_value` are only for ratio metrics")
     if not 1 <= metric.cuped_days <= MAX_CUPED_DAYS:
         problems.append(f"cuped_days must be within 1..{MAX_CUPED_DAYS} (the proto reads 0 as the default)")
+    # 0 is a guardrail with no tolerated degradation: any significant harm breaches it (as the
+    # control plane and the guardrail worker read it).
     if metric.guardrail_threshold < 0:
         problems.append("guardrail_threshold is a tolerated relative degradation, >= 0")
-    if metric.role is Role.GUARDRAIL and metric.guardrail_threshold <= 0:
-        problems.append("a guardrail needs guardrail_threshold > 0 (e.g. 0.05 for 5%)")
     return problems
 
 

@@ -59,7 +59,8 @@ def test_yaml_round_trip() -> None:
     ({"name": "m", "kind": "mean", "event": "x", "denominator_events": ["y"]}, "only for ratio"),
     ({"name": "m", "kind": "mean", "event": "x", "cuped_days": 0}, "cuped_days must be within 1..365"),
     ({"name": "m", "kind": "mean", "event": "x", "cuped_days": "7"}, "cuped_days must be a int"),
-    ({"name": "m", "kind": "mean", "event": "x", "role": "guardrail"}, "a guardrail needs guardrail_threshold"),
+    ({"name": "m", "kind": "mean", "event": "x", "role": "guardrail", "guardrail_threshold": -0.1},
+     "guardrail_threshold is a tolerated relative degradation"),
     ({"name": "Bad-Name", "kind": "mean", "event": "x"}, "lower_snake_case"),
     ({"name": "m", "kind": "count", "event": "x", "denominator_value": "count"}, "only for ratio"),
 ])
