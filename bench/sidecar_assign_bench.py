@@ -334,6 +334,32 @@ def _loadgen(door: str) -> tuple[Client, Client]:
 
 # -------------------------------------------------------------------------- main
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_time(port: int) -> dict[str, float]:
+    """Mean handling time of an Assign inside each door (the sidecar's own histogram: sum / count)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        for door in ("fast", "grpc"):
+            if line.startswith("splitline_sidecar_request_seconds_") and f'door="{door}",method="Assign"' in line:
+                if line.startswith("splitline_sidecar_request_seconds_sum"):
+                    sums[door] = float(line.rsplit(" ", 1)[1])
+                elif line.startswith("splitline_sidecar_request_seconds_count"):
+                    counts[door] = float(line.rsplit(" ", 1)[1])
+    return {door: round(sums[door] / counts[door] * 1e6, 2) for door in sums if counts.get(door)}
+
+
 def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -395,9 +421,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sl-bench-", dir="/tmp"))
     env = dict(os.environ)
     cores = args.cores.split(",")
+    ports = {core: _free_port() for core in cores}
     procs = [subprocess.Popen([sys.executable, "-m", "splitline.sidecar", "--snapshot", str(SNAPSHOT),
                                "--core", core, "--socket", str(tmp / f"grpc-{core}.sock"),
-                               "--fast-socket", str(tmp / f"fast-{core}.sock"),
+                               "--fast-socket", str(tmp / f"fast-{core}.sock"), "--metrics-port", str(ports[core]),
                                "--spool-dir", str(tmp / f"spool-{core}"), "--log-level", "WARNING"], env=env)
              for core in cores]
     procs.append(subprocess.Popen([sys.executable, __file__, "--serve-echo", str(tmp)], env=env))
@@ -409,6 +436,7 @@ def main() -> int:
         time.sleep(0.5)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             result = runner.run(run(args, tmp))
+        result["server_side_assign_us"] = {core: _server_time(ports[core]) for core in cores}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -430,6 +458,8 @@ def main() -> int:
                     f"{k}: p50 {v.get('p50_us', '-')}us p99 {v.get('p99_us', '-')}us ({v.get('achieved_rps', 0)}/s)"
                     for k, v in r[who].items() if k != "max") + f"  max: {r[who]['max']['rps']}/s")
             print("  " + "  ".join(f"{k}={v}" for k, v in r.items() if k.startswith("overhead")))
+        print("server-side mean time per Assign (us, from each sidecar's histogram): "
+              f"{result['server_side_assign_us']}")
         print(f"machine: {result['machine']}")
     return 0
 
