@@ -42,8 +42,11 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _enum(cls: type[E], raw: Any, key: str, name: str) -> E:
+    # The proto's spellings (METRIC_KIND_MEAN, METRIC_DIRECTION_LOWER_IS_BETTER) are accepted too, so a
+    # `splitline apply` document's `metrics:` section is also a metrics file.
+    text = str(raw).lower().removeprefix("metric_kind_").removeprefix("metric_direction_")
     try:
-        return cls(str(raw).lower())
+        return cls(text)
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise MetricDefinitionError(f"metric {name!r}: {key} {raw!r} is not one of {allowed}") from None

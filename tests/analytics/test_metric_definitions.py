@@ -101,3 +101,14 @@ def test_metric_events_table_counts_a_repeated_event_name_once() -> None:
         {"metric": "aov", "event_name": "buy", "side": "den", "counts": True, "cuped_days": 2},
         {"metric": "conv", "event_name": "buy", "side": "num", "counts": True, "cuped_days": 14},
     ]
+
+
+def test_an_apply_document_is_also_a_metrics_file() -> None:
+    """`splitline apply`'s document (proto spellings) and the metrics YAML share one loader."""
+    metrics = load_metrics(Path(__file__).resolve().parents[2] / "control_plane" / "examples" / "checkout.yaml")
+    assert [(m.name, m.kind.value, m.direction.value, m.guardrail_threshold) for m in metrics] == [
+        ("purchase_rate", "proportion", "higher_is_better", 0.0),
+        ("error_rate", "proportion", "lower_is_better", 0.05)]
+    (prefixed,) = parse_metrics([{"name": "m", "kind": "METRIC_KIND_RATIO", "events": ["a"],
+                                  "denominator_events": ["b"], "direction": "METRIC_DIRECTION_LOWER_IS_BETTER"}])
+    assert (prefixed.kind.value, prefixed.direction.value) == ("ratio", "lower_is_better")
