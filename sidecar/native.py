@@ -186,11 +186,12 @@ def spool_events(lib: ctypes.CDLL, kind: int, data: bytes, start: int, end: int,
 _SCAN_BATCH: Final = 4096  # records per call (the output array is reused per thread)
 
 
-def scan_spool(lib: ctypes.CDLL, data: bytes) -> tuple[list[tuple[int, bytes, bytes, int]], int]:
+def scan_spool(lib: ctypes.CDLL, data: bytes) -> tuple[list[tuple[int, bytes, bytes, int]], int] | None:
     """Records of a spool chunk as (kind, payload, Kafka key, key hash), and the bytes they span.
 
     `spool_format.iter_buffer` plus `requests.event_key` and the key's
     MurmurHash3 in one native pass; stops at the first torn or corrupt record.
+    None if the library failed (the caller then reads the chunk itself).
     """
     out: ctypes.Array[ctypes.c_longlong] | None = getattr(_buffers, "scan", None)
     if out is None:
@@ -201,6 +202,8 @@ def scan_spool(lib: ctypes.CDLL, data: bytes) -> tuple[list[tuple[int, bytes, by
     while True:
         n = int(lib.SplitlineScanSpool(data, base, len(data), ctypes.addressof(out), _SCAN_BATCH,
                                        ctypes.addressof(consumed)))
+        if n < 0:
+            return None
         flat = memoryview(out).cast("B").cast("q")[:6 * n].tolist()
         for i in range(0, 6 * n, 6):
             po, ko = flat[i + 1], flat[i + 3]

@@ -179,7 +179,9 @@ class Shipper:
     def _scan(self, data: bytes) -> tuple[list[tuple[int, bytes, bytes, int]], int]:
         """Spool records as (kind, payload, key, key hash), natively when the library is loaded."""
         if self.native_lib is not None:
-            return native.scan_spool(self.native_lib, data)
+            scanned = native.scan_spool(self.native_lib, data)
+            if scanned is not None:
+                return scanned
         items: list[tuple[int, bytes, bytes, int]] = []
         consumed = 0
         for kind, next_offset, payload in iter_buffer(data):

@@ -169,20 +169,27 @@ class _Transport:
         pass
 
 
-def _responses(data: bytes) -> dict[int, assignment_pb2.FastPathResponse]:
-    out: dict[int, assignment_pb2.FastPathResponse] = {}
+def _response_list(data: bytes) -> list[assignment_pb2.FastPathResponse]:
+    out: list[assignment_pb2.FastPathResponse] = []
     pos = 0
     while pos < len(data):
         n = int.from_bytes(data[pos:pos + 4], "big")
-        resp = assignment_pb2.FastPathResponse.FromString(data[pos + 4:pos + 4 + n])
-        assert resp.request_id not in out
-        out[resp.request_id] = resp
+        out.append(assignment_pb2.FastPathResponse.FromString(data[pos + 4:pos + 4 + n]))
         pos += 4 + n
     return out
 
 
-async def _serve(snapshot: config_pb2.ConfigSnapshot, use_native: bool, stream: bytes, chunk: int,
-                 tmp: Path) -> tuple[dict[int, assignment_pb2.FastPathResponse], Metrics]:
+def _responses(data: bytes) -> dict[int, assignment_pb2.FastPathResponse]:
+    out: dict[int, assignment_pb2.FastPathResponse] = {}
+    for resp in _response_list(data):
+        assert resp.request_id not in out
+        out[resp.request_id] = resp
+    return out
+
+
+async def _serve_raw(snapshot: config_pb2.ConfigSnapshot, use_native: bool, stream: bytes, chunk: int,
+                     tmp: Path) -> tuple[bytes, bool, Metrics]:
+    """What the protocol wrote for `stream` fed in `chunk`-sized reads, whether it closed, its metrics."""
     state = ConfigState(native=use_native)
     assert state.install(snapshot, "file", persist=False)
     assert (state.current is not None and state.current.native is not None) == use_native
@@ -197,7 +204,13 @@ async def _serve(snapshot: config_pb2.ConfigSnapshot, use_native: bool, stream: 
     if proto.tasks:
         await asyncio.wait(proto.tasks)
     await spool.close()
-    return _responses(bytes(transport.data)), metrics
+    return bytes(transport.data), transport.closed, metrics
+
+
+async def _serve(snapshot: config_pb2.ConfigSnapshot, use_native: bool, stream: bytes, chunk: int,
+                 tmp: Path) -> tuple[dict[int, assignment_pb2.FastPathResponse], Metrics]:
+    data, _, metrics = await _serve_raw(snapshot, use_native, stream, chunk, tmp)
+    return _responses(data), metrics
 
 
 def _stream(rng: random.Random, keys: list[str]) -> tuple[bytes, int, set[int]]:
@@ -395,7 +408,64 @@ def test_native_spool_scan_matches_the_python_reader() -> None:
     data = b"".join(encode_record(k, p) for k, p in records)
     for tail in (b"", b"\x00\x00\x00\x05\x00\x00\x00\x00\x01abc", encode_record(1, b"xyz")[:-1]):
         chunk = data + tail
-        items, consumed = native.scan_spool(lib, chunk)
+        scanned = native.scan_spool(lib, chunk)
+        assert scanned is not None
+        items, consumed = scanned
         want = [(k, p, event_key(k, p), mmh3.hash(event_key(k, p), 0, False)) for k, _, p in iter_buffer(chunk)]
         assert items == want
         assert consumed == len(data)
+
+
+# ------------------------------------------------------------------ fuzz
+
+_FUZZ_SNAPSHOT = _snapshots(1, random.Random(SEED + 1))[0]
+_FUZZ_KEYS = [e.key for e in _FUZZ_SNAPSHOT.experiments] + ["unknown_exp"]
+
+
+def _mutated_frames(seed: int, n: int) -> tuple[bytes, set[int]]:
+    """Pipelined frames: valid Assign requests, some with flipped, cut or inserted bytes, some garbage."""
+    rng = random.Random(seed)
+    frames: list[bytes] = []
+    every: set[int] = set()
+    for rid in range(1, n + 1):
+        req = assignment_pb2.FastPathRequest(request_id=rid, assign=_request(rng, _FUZZ_KEYS))
+        body = bytearray(req.SerializeToString())
+        roll = rng.random()
+        if roll < 0.2 and len(body) > 4:
+            for _ in range(rng.randint(1, 3)):
+                body[rng.randrange(2, len(body))] = rng.randrange(256)  # keep the request id readable
+        elif roll < 0.3 and len(body) > 4:
+            del body[rng.randrange(2, len(body)):]
+        elif roll < 0.35:
+            body = bytearray(rng.randbytes(rng.randint(0, 40)))
+        elif roll < 0.45:
+            pos = rng.randrange(2, len(body) + 1)
+            body[pos:pos] = rng.choice([b"\x08\x05", b"\x3a\x00", b"\x12\x00", b"\x20\x01", b"\x0a\x02\x0a\x00"])
+        if not req.assign.experiment_keys:
+            every.add(rid)
+        frames.append(frame(bytes(body)))
+    return b"".join(frames), every
+
+
+def _comparable(data: bytes, every: set[int]) -> list[tuple[int, bytes]]:
+    out: list[tuple[int, bytes]] = []
+    for r in _response_list(data):
+        if r.HasField("assign"):
+            r.assign.CopyFrom(_canonical(r.assign, r.request_id in every))
+        out.append((r.request_id, r.SerializeToString(deterministic=True)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fuzzed_frames_get_the_same_answers_from_both_cores(tmp_path: Path, seed: int) -> None:
+    """Mutated and garbage frames: the native path answers, hands back or fails exactly like Python."""
+    stream, every = _mutated_frames(seed, 60)
+
+    async def both() -> tuple[Any, Any]:
+        py = await _serve_raw(_FUZZ_SNAPSHOT, False, stream, 1 << 20, tmp_path / "py")
+        go = await _serve_raw(_FUZZ_SNAPSHOT, True, stream, 1 << 20, tmp_path / "go")
+        return py, go
+
+    (py, py_closed, _), (go, go_closed, _) = asyncio.run(both())
+    assert _comparable(go, every) == _comparable(py, every)
+    assert go_closed == py_closed

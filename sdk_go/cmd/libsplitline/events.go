@@ -89,7 +89,12 @@ func appendUUID4(dst []byte, raw []byte) []byte {
 //
 //export SplitlineSpoolEvents
 func SplitlineSpoolEvents(kind C.longlong, data unsafe.Pointer, start, end C.longlong, nowNs C.longlong,
-	out unsafe.Pointer, outCap C.longlong, written *C.longlong) C.longlong {
+	out unsafe.Pointer, outCap C.longlong, written *C.longlong) (result C.longlong) {
+	defer func() {
+		if recover() != nil {
+			result = -1
+		}
+	}()
 	want, known := eventFields[int(kind)]
 	if !known {
 		return -1
@@ -207,11 +212,16 @@ const maxRecordBytes = 16 << 20
 // torn or corrupt one, as iter_buffer does, or after maxRecords. For each it
 // writes (kind, payload offset, payload length, key offset, key length, key
 // hash) to out[6i:6i+6], offsets in data; *consumed is the offset after the
-// last record read. Returns the number of records.
+// last record read. Returns the number of records (-1: read it yourself).
 //
 //export SplitlineScanSpool
 func SplitlineScanSpool(data unsafe.Pointer, start, end C.longlong, out *C.longlong, maxRecords C.longlong,
-	consumed *C.longlong) C.longlong {
+	consumed *C.longlong) (records C.longlong) {
+	defer func() {
+		if recover() != nil {
+			records = -1 // the caller reads the chunk with its own code
+		}
+	}()
 	buf := bytesAt(data, end)
 	res := unsafe.Slice((*int64)(unsafe.Pointer(out)), 6*int(maxRecords))
 	offset, count := int(start), 0

@@ -14,6 +14,9 @@
 // the caller, whose own code answers it; so every error message, field name
 // and event rule stays in one place (splitline.sidecar.requests).
 //
+// No export panics into the caller: each recovers and hands the work back
+// (a Go panic would otherwise end the whole sidecar process).
+//
 // Interface (all integers int64, all buffers caller-owned):
 //
 //	SplitlineCompile(snapshot, n) -> handle > 0, or 0 when it does not compile
@@ -56,7 +59,12 @@ func bytesAt(p unsafe.Pointer, n C.longlong) []byte {
 }
 
 //export SplitlineCompile
-func SplitlineCompile(data unsafe.Pointer, n C.longlong) C.longlong {
+func SplitlineCompile(data unsafe.Pointer, n C.longlong) (handle C.longlong) {
+	defer func() {
+		if recover() != nil {
+			handle = 0 // the Python core serves this snapshot
+		}
+	}()
 	snapshot := &pb.ConfigSnapshot{}
 	// Copy: the caller's buffer is only borrowed for the call.
 	if err := proto.Unmarshal(append([]byte(nil), bytesAt(data, n)...), snapshot); err != nil {
@@ -77,7 +85,13 @@ func SplitlineRelease(h C.longlong) {
 }
 
 //export SplitlineAssign
-func SplitlineAssign(h C.longlong, req unsafe.Pointer, n C.longlong, out unsafe.Pointer, outCap C.longlong) C.longlong {
+func SplitlineAssign(h C.longlong, req unsafe.Pointer, n C.longlong, out unsafe.Pointer,
+	outCap C.longlong) (written C.longlong) {
+	defer func() {
+		if recover() != nil {
+			written = -1 // a bug here must not take the sidecar down: the caller answers
+		}
+	}()
 	ix := lookup(h)
 	if ix == nil {
 		return -1

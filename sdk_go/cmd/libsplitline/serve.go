@@ -31,7 +31,12 @@ const statsHead = 4
 
 //export SplitlineServe
 func SplitlineServe(h C.longlong, in unsafe.Pointer, start, end C.longlong, out unsafe.Pointer, outCap C.longlong,
-	bounds *C.double, nbounds C.longlong, stats *C.longlong) C.longlong {
+	bounds *C.double, nbounds C.longlong, stats *C.longlong) (status C.longlong) {
+	defer func() {
+		if recover() != nil {
+			status = serveCaller // stats hold the frames answered so far; the caller takes the rest
+		}
+	}()
 	st := unsafe.Slice((*int64)(unsafe.Pointer(stats)), statsHead+int(nbounds)+1)
 	for i := range st {
 		st[i] = 0
