@@ -12,7 +12,14 @@ Per cell the engine computes, in this order:
 2. CUPED (Deng, Xu, Kohavi, Walker 2013) when a covariate is present: one θ per
    (experiment, metric), *pooled over all arms*, θ = cov(y, x) / var(x) on the combined sample,
    so the adjustment is the same function for every arm and the difference stays unbiased;
-   the adjusted arm variance is var(y) − 2θ cov(x, y) + θ² var(x);
+   the adjusted arm mean is ȳ − θ(x̄ − x̄_all), its variance var(y) − 2θ cov(x, y) + θ² var(x).
+   Ratio metrics (Deng, Knoblich, Lu 2018) use the same code on delta-method linearisations:
+   the outcome R = ȳ/d̄ as L_y = (y − R d)/d̄ and the covariate, the pre-period ratio
+   R_x = x̄/ē (x, e the pre-period numerator and denominator), as L_x = (x − R_x e)/ē; then
+   θ = cov(L_y, L_x)/var(L_x) on the combined sample (linearised around the pooled ratios), the
+   arm estimate R − θ(R_x − R_x,all) with R_x,all = Σx/Σe over all arms, its variance
+   var(L_y) − 2θ cov(L_y, L_x) + θ² var(L_x) (each arm linearised around its own ratios).
+   See `_covariate` and `cuped_adjust`;
 3. Welch's t-test: absolute effect, Welch–Satterthwaite degrees of freedom, two-sided p-value and
    confidence interval; the relative effect (lift) with its delta-method variance;
 4. mSPRT (Johari, Pekelis, Walsh 2017) with a normal mixture N(0, τ²) over the effect: the
@@ -71,7 +78,7 @@ class Effects:
     rel_cs_low: FloatArray
     rel_cs_high: FloatArray
     cuped: NDArray[np.bool_]  # CUPED applied to this cell
-    theta: FloatArray  # pooled CUPED θ (0 when off)
+    theta: FloatArray  # pooled CUPED θ (0 when off; for ratios: per unit of the pre-period ratio)
     variance_reduction: FloatArray  # 1 − Var(adjusted diff) / Var(raw diff) (0 when off)
     error: NDArray[np.int8]  # ErrorCode values
 
@@ -84,6 +91,61 @@ def _div(a: FloatArray, b: FloatArray) -> FloatArray:
     """Division that yields NaN/inf silently; callers attach error codes to such cells."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.divide(a, b)
+
+
+def _cov(sum_ab: FloatArray, sum_a: FloatArray, sum_b: FloatArray, n: FloatArray) -> FloatArray:
+    """Sample covariance (ddof 1) from sums: (Σab − Σa · Σb/n) / (n − 1); a variance when a = b."""
+    return _div(sum_ab - sum_a * _div(sum_b, n), n - 1.0)
+
+
+def _delta_cov(cov_ab: FloatArray, cov_ae: FloatArray, cov_db: FloatArray, cov_de: FloatArray,
+               r_a: FloatArray, r_b: FloatArray, mean_d: FloatArray, mean_e: FloatArray) -> FloatArray:
+    """cov(L_a, L_b) of two ratios R_a = ā/d̄, R_b = b̄/ē linearised per unit by the delta method,
+    L_a = (a − R_a d)/d̄ and L_b = (b − R_b e)/ē:
+    (cov(a, b) − R_b cov(a, e) − R_a cov(d, b) + R_a R_b cov(d, e)) / (d̄ ē)."""
+    return _div(cov_ab - r_b * cov_ae - r_a * cov_db + r_a * r_b * cov_de, mean_d * mean_e)
+
+
+def _covariate(s: SufficientStats, is_ratio: NDArray[np.bool_]
+               ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The CUPED covariate of each sample of `s` (arms, or `s.pooled()`), in the outcome's terms:
+    (its mean c, cov(outcome, covariate), var(covariate)).
+
+    Mean, proportion and count metrics: (x̄, cov(y, x), var(x)). Ratio metrics: the pre-period
+    ratio R_x = x̄/ē and the delta-method linearisations L_y = (y − R d)/d̄, L_x = (x − R_x e)/ē:
+    (R_x, cov(L_y, L_x), var(L_x)); NaN where a mean denominator is 0 (callers do not use it then).
+    """
+    n = s.n
+    mean_x = _div(s.sum_x, n)
+    cov_yx = _cov(s.sum_xy, s.sum_x, s.sum_y, n)
+    var_x = _cov(s.sum_x2, s.sum_x, s.sum_x, n)
+    if not np.any(is_ratio):  # a batch without ratio metrics skips their linearisation
+        return mean_x, cov_yx, var_x
+    mean_d, mean_e = _div(s.sum_d, n), _div(s.sum_e, n)
+    r_y, r_x = _div(_div(s.sum_y, n), mean_d), _div(mean_x, mean_e)
+    cov_xe = _cov(s.sum_xe, s.sum_x, s.sum_e, n)
+    cov_l = _delta_cov(cov_yx, _cov(s.sum_ye, s.sum_y, s.sum_e, n), _cov(s.sum_dx, s.sum_d, s.sum_x, n),
+                       _cov(s.sum_de, s.sum_d, s.sum_e, n), r_y, r_x, mean_d, mean_e)
+    var_l = _delta_cov(var_x, cov_xe, cov_xe, _cov(s.sum_e2, s.sum_e, s.sum_e, n), r_x, r_x, mean_e, mean_e)
+    return (np.where(is_ratio, r_x, mean_x), np.where(is_ratio, cov_l, cov_yx),
+            np.where(is_ratio, var_l, var_x))
+
+
+def cuped_adjust(mean: FloatArray, var: FloatArray, c: FloatArray, cov_c: FloatArray, var_c: FloatArray,
+                 c_all: FloatArray, cov_all: FloatArray, var_all: FloatArray, use: NDArray[np.bool_]
+                 ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """CUPED with θ pooled over all arms, for every metric kind: (adjusted mean, variance, θ).
+
+    Per arm: the outcome's `mean` and per-unit `var`, the covariate's mean `c`, `cov_c` = cov(outcome,
+    covariate) and `var_c` = var(covariate); `*_all` are the same for all arms as one sample (shape
+    (..., 1)). θ = cov_all / var_all; the arm's mean becomes mean − θ(c − c_all) and its variance
+    var − 2θ cov_c + θ² var_c (clipped at 0). Cells where `use` is False are returned unchanged
+    with θ = 0.
+    """
+    theta = np.where(use, _div(cov_all, var_all), 0.0)
+    m_adj = np.where(use, mean - theta * (c - c_all), mean)
+    v_adj = np.where(use, np.maximum(var - 2.0 * theta * cov_c + theta**2 * var_c, 0.0), var)
+    return np.asarray(m_adj, dtype=np.float64), np.asarray(v_adj, dtype=np.float64), theta
 
 
 _CF_MIN_DF = 500.0
@@ -147,8 +209,9 @@ def analyze(stats: SufficientStats, kind: ArrayLike = MetricKind.MEAN, *,
     """Compare every treatment arm with control, cell by cell.
 
     `kind`, `planned_n` (units per arm; 0 = no plan) and `cuped` (allow CUPED) broadcast against the batch
-    shape `stats.shape[:-1]`. CUPED is used where allowed, the covariate varies, and the metric is
-    not a ratio (a ratio's covariate would need its own delta-method linearisation; not offered).
+    shape `stats.shape[:-1]`. CUPED is used where allowed and the covariate varies on all arms
+    pooled; for ratio metrics the covariate is the pre-period ratio Σx/Σe, linearised by the delta
+    method, and it is used only when `sum_e` > 0 in every arm (else the ratio is unadjusted).
     Degenerate cells produce NaN with an error code, so floating-point warnings are silenced here.
     """
     with np.errstate(all="ignore"):
@@ -181,27 +244,24 @@ def _analyze(stats: SufficientStats, kind: ArrayLike, *, alpha: float, planned_n
     for name in SufficientStats.FIELDS:
         finite &= np.isfinite(getattr(stats, name))
     flag(~finite, ErrorCode.NON_FINITE_INPUT)
-    flag((n < 0) | (stats.sum_y2 < 0) | (stats.sum_x2 < 0) | (stats.sum_d2 < 0), ErrorCode.NEGATIVE_COUNT)
+    flag((n < 0) | (stats.sum_y2 < 0) | (stats.sum_x2 < 0) | (stats.sum_d2 < 0) | (stats.sum_e2 < 0),
+         ErrorCode.NEGATIVE_COUNT)
     flag(n < 2, ErrorCode.N_TOO_SMALL)
     flag(is_prop & ((stats.sum_y < 0) | (stats.sum_y > n)), ErrorCode.INVALID_PROPORTION)
 
     # ---- per-arm moments (ddof = 1)
     nm1 = n - 1.0
     mean_y = _div(stats.sum_y, n)
-    mean_x = _div(stats.sum_x, n)
     mean_d = _div(stats.sum_d, n)
-    var_y = _div(stats.sum_y2 - stats.sum_y * mean_y, nm1)
-    var_x = _div(stats.sum_x2 - stats.sum_x * mean_x, nm1)
-    var_d = _div(stats.sum_d2 - stats.sum_d * mean_d, nm1)
-    cov_xy = _div(stats.sum_xy - stats.sum_x * mean_y, nm1)
-    cov_yd = _div(stats.sum_yd - stats.sum_y * mean_d, nm1)
+    var_y = _cov(stats.sum_y2, stats.sum_y, stats.sum_y, n)
+    var_d = _cov(stats.sum_d2, stats.sum_d, stats.sum_d, n)
+    cov_yd = _cov(stats.sum_yd, stats.sum_y, stats.sum_d, n)
     tol_y = _NEG_VARIANCE_RTOL * np.abs(_div(stats.sum_y2, nm1))
     neg = var_y < -tol_y
     neg |= is_ratio & (var_d < -_NEG_VARIANCE_RTOL * np.abs(_div(stats.sum_d2, nm1)))
     flag(neg, ErrorCode.NEGATIVE_VARIANCE)
     var_y = np.maximum(var_y, 0.0)
     var_d = np.maximum(var_d, 0.0)
-    var_x = np.maximum(var_x, 0.0)
     flag(is_ratio & (mean_d == 0), ErrorCode.ZERO_DENOMINATOR)
 
     # ratio metrics: linearise y/d around (mean_y, mean_d)
@@ -210,18 +270,14 @@ def _analyze(stats: SufficientStats, kind: ArrayLike, *, alpha: float, planned_n
     m = np.where(is_ratio, ratio, mean_y)
     v = np.where(is_ratio, np.maximum(var_ratio, 0.0), var_y)
 
-    # ---- CUPED with θ pooled over all arms
-    big_n = n.sum(axis=-1, keepdims=True)
-    sx = stats.sum_x.sum(axis=-1, keepdims=True)
-    sy = stats.sum_y.sum(axis=-1, keepdims=True)
-    pooled_var_x = _div(stats.sum_x2.sum(axis=-1, keepdims=True) - sx * _div(sx, big_n), big_n - 1.0)
-    pooled_cov = _div(stats.sum_xy.sum(axis=-1, keepdims=True) - sx * _div(sy, big_n), big_n - 1.0)
-    use_cuped = (allow_cuped[..., None] & ~is_ratio & (pooled_var_x > 0)
+    # ---- CUPED with θ pooled over all arms (ratios: on delta-method linearisations)
+    c, cov_c, var_c = _covariate(stats, is_ratio)
+    c_all, cov_all, var_all = _covariate(stats.pooled(), is_ratio)
+    has_e = np.all(stats.sum_e > 0, axis=-1, keepdims=True)  # a ratio's pre-period denominator
+    use_cuped = (allow_cuped[..., None] & (var_all > 0) & (~is_ratio | has_e)
                  & np.all(arm_err == ErrorCode.OK, axis=-1, keepdims=True))
-    theta = np.where(use_cuped, _div(pooled_cov, pooled_var_x), 0.0)
-    grand_x = _div(sx, big_n)
-    m_adj = np.where(use_cuped, m - theta * (mean_x - grand_x), m)
-    v_adj = np.where(use_cuped, np.maximum(v - 2.0 * theta * cov_xy + theta**2 * var_x, 0.0), v)
+    m_adj, v_adj, theta = cuped_adjust(m, v, c, cov_c, np.maximum(var_c, 0.0), c_all, cov_all, var_all,
+                                       use_cuped)
 
     # ---- Welch: each treatment arm against control
     n_c, n_t = n[..., :1], n[..., 1:]

@@ -2,7 +2,9 @@
 
 The engine itself sees arrays; this module is where names live (experiment keys, variant keys,
 metric roles and directions) and where external input is validated once, with `InputError`s that
-say which field is wrong. The JSON format is documented in the README (and in `parse_input`).
+say which field is wrong. The JSON format is documented in the README (and in `parse_input`). Of the
+sufficient statistics only `n, sum_y, sum_y2` are required; every other sum (the CUPED covariate x,
+the ratio denominator d, the ratio-CUPED pre-period denominator e and their cross sums) defaults to 0.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from splitline.analytics.stats.decisions import Role
 from splitline.analytics.stats.errors import InputError
 from splitline.analytics.stats.multiple import Correction
-from splitline.analytics.stats.statistics import SUM_FIELDS, MetricKind, SufficientStats
+from splitline.analytics.stats.statistics import REQUIRED_FIELDS, SUM_FIELDS, MetricKind, SufficientStats
 
 DEFAULT_WEIGHT = 1.0
 
@@ -148,7 +150,7 @@ def parse_experiment(e: Mapping[str, Any], index: int) -> ExperimentInput:
                 mw = f"{where} metric {spec.name!r} variant {v!r}"
                 if not isinstance(stats[v], dict):
                     raise InputError(f"{mw}: stats must be an object")
-                row.append(_num(stats[v], f, mw, None if f in ("n", "sum_y", "sum_y2") else 0.0))
+                row.append(_num(stats[v], f, mw, None if f in REQUIRED_FIELDS else 0.0))  # others: 0
             cols[f].append(row)
     if len({s.name for s in specs}) != len(specs):
         raise InputError(f"{where}: duplicate metric names")

@@ -1,7 +1,9 @@
 """Reading the analytics pipeline's sufficient statistics (Parquet) into engine inputs.
 
 The pipeline writes one row per (experiment_key, analysis_period, metric, variant, as_of) with the
-columns of `SufficientStats` plus `metric_kind`; `as_of` rows are cumulative through that day.
+columns of `SufficientStats` plus `metric_kind`; `as_of` rows are cumulative through that day. The
+ratio-CUPED sums (`OPTIONAL_COLUMNS`) may be missing — from a file, or from some of the files — and
+then read as 0 (no ratio CUPED).
 What the Parquet does not hold — variant order and weights, metric roles, directions and
 guardrail thresholds, the planned sample size — comes from experiment metadata: the control plane
 (`meta_from_proto`) or a JSON file in the `splitline analyze` format without `stats`
@@ -24,10 +26,15 @@ import numpy as np
 from splitline.analytics.stats.decisions import Role
 from splitline.analytics.stats.errors import InputError
 from splitline.analytics.stats.model import ExperimentInput, MetricSpec, parse_direction, parse_metric_spec
-from splitline.analytics.stats.statistics import SUM_FIELDS, MetricKind, SufficientStats
+from splitline.analytics.stats.statistics import REQUIRED_FIELDS, SUM_FIELDS, MetricKind, SufficientStats
 
 COLUMNS: tuple[str, ...] = ("experiment_key", "analysis_period", "metric", "metric_kind", "variant", "as_of",
                             *SUM_FIELDS)
+# Sums a Parquet file may lack (files written before they existed): read as 0. The ratio-CUPED sums
+# (`sum_e, sum_e2, sum_xe, sum_ye, sum_dx, sum_de`) are newer than the pipeline's first schema; 0 means
+# "no pre-period denominator", so a ratio metric is then analysed without CUPED, as before.
+OPTIONAL_COLUMNS: frozenset[str] = frozenset(SUM_FIELDS) - frozenset(REQUIRED_FIELDS) - frozenset(
+    ("sum_x", "sum_x2", "sum_xy", "sum_d", "sum_d2", "sum_yd"))
 
 
 @dataclass(frozen=True)
@@ -71,15 +78,21 @@ def load_rows(path: str | os.PathLike[str], experiment_keys: Iterable[str] | Non
     files = parquet_files(path)
     if not files:
         return {c: [] for c in COLUMNS}
-    dataset = ds.dataset([str(f) for f in files], format="parquet")
-    missing = [c for c in COLUMNS if c not in dataset.schema.names]
+    # Files of several pipeline versions may sit side by side: the dataset's schema is the union of
+    # theirs (a column absent from one file reads as null there, then as 0 below).
+    schema = pa.unify_schemas([ds.dataset(str(f), format="parquet").schema for f in files])
+    dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+    missing = [c for c in COLUMNS if c not in schema.names and c not in OPTIONAL_COLUMNS]
     if missing:
         raise InputError(f"{path}: Parquet lacks columns {missing}")
     filt = None
     if experiment_keys is not None:
         filt = ds.field("experiment_key").isin(pa.array(list(experiment_keys), type=pa.string()))
-    table = dataset.to_table(columns=list(COLUMNS), filter=filt)
+    present = [c for c in COLUMNS if c in schema.names]
+    table = dataset.to_table(columns=present, filter=filt)
     out: dict[str, list[Any]] = table.to_pydict()
+    for c in OPTIONAL_COLUMNS:
+        out[c] = [0.0] * table.num_rows if c not in out else [0.0 if v is None else v for v in out[c]]
     out["as_of"] = [str(v) for v in out["as_of"]]
     return out
 

@@ -7,8 +7,11 @@ simulation. Unlike gbstats the fields are numpy arrays shaped `(..., V)` — any
 thousand experiments without a Python loop.
 
 The columns mirror the pipeline's Parquet schema exactly: `y` is the per-unit metric value (the
-numerator for ratio metrics), `x` the CUPED pre-period covariate (0 when absent) and `d` the ratio
-denominator (0 for other kinds).
+numerator for ratio metrics), `x` the CUPED pre-period covariate (0 when absent; for ratio metrics
+the pre-period numerator), `d` the ratio denominator (0 for other kinds) and `e` the pre-period
+ratio denominator (0 for other kinds, and when absent: a ratio then gets no CUPED). The six `e`
+cross sums (`sum_e, sum_e2, sum_xe, sum_ye, sum_dx, sum_de`) came later than the others, so every
+field but `n, sum_y, sum_y2` is optional on input and defaults to 0.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ FloatArray = NDArray[np.float64]
 
 SUM_FIELDS: tuple[str, ...] = (
     "n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy", "sum_d", "sum_d2", "sum_yd",
+    # ratio CUPED: e is the pre-period denominator (x the pre-period numerator)
+    "sum_e", "sum_e2", "sum_xe", "sum_ye", "sum_dx", "sum_de",
 )
+REQUIRED_FIELDS: tuple[str, ...] = ("n", "sum_y", "sum_y2")
 
 
 class MetricKind(enum.IntEnum):
@@ -58,6 +64,12 @@ class SufficientStats:
     sum_d: FloatArray
     sum_d2: FloatArray
     sum_yd: FloatArray
+    sum_e: FloatArray
+    sum_e2: FloatArray
+    sum_xe: FloatArray
+    sum_ye: FloatArray
+    sum_dx: FloatArray
+    sum_de: FloatArray
 
     FIELDS: ClassVar[tuple[str, ...]] = SUM_FIELDS
 
@@ -71,7 +83,7 @@ class SufficientStats:
         unknown = set(columns) - set(SUM_FIELDS)
         if unknown:
             raise TypeError(f"unknown sufficient statistics: {sorted(unknown)}")
-        for required in ("n", "sum_y", "sum_y2"):
+        for required in REQUIRED_FIELDS:
             if required not in columns:
                 raise TypeError(f"missing sufficient statistic {required!r}")
         arrays = [np.asarray(columns.get(name, 0.0), dtype=np.float64) for name in SUM_FIELDS]
@@ -94,6 +106,10 @@ class SufficientStats:
     def __getitem__(self, index: Any) -> SufficientStats:
         """Index the leading (batch) axes; the variant axis must be kept."""
         return SufficientStats(*(getattr(self, f)[index] for f in SUM_FIELDS))
+
+    def pooled(self) -> SufficientStats:
+        """All arms as one sample (the variant axis summed, kept with length 1)."""
+        return SufficientStats(*(getattr(self, f).sum(axis=-1, keepdims=True) for f in SUM_FIELDS))
 
     def as_dict(self) -> dict[str, FloatArray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
