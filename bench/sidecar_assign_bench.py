@@ -13,7 +13,8 @@ Go is installed): a Python client on this machine costs more per request than
 the servers it measures. `--client python` uses the asyncio clients below.
 
 The echo on the fast path parses each FastPathRequest and answers an empty
-AssignResponse with its request id; the gRPC echo is a generic handler that
+AssignResponse with its request id (in Python with uvloop, like the sidecar;
+with the Go client also `echo-go`, the same echo in Go: the machine's floor); the gRPC echo is a generic handler that
 answers an empty AssignResponse. "overhead" = ours / echo, measured in the same
 run, so the machine's noise mostly cancels. The client shares the machine, so
 absolute figures include its own cost.
@@ -382,6 +383,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for core in cores:
             plans.append((door, f"sidecar-{core}", tmp / f"{door}-{core}.sock", fixed_fn, max_fn))
         plans.append((door, "echo", tmp / f"echo-{door}.sock", fixed_fn, max_fn))
+        if door == "fast" and args.client == "go":
+            plans.append((door, "echo-go", tmp / "echo-go-fast.sock", fixed_fn, max_fn))
     for door, who, path, fixed, maximum in plans:
         entry = doors.setdefault(door, {}).setdefault(who, {})
         await fixed(path, 200, 0.5, bodies)  # warm-up
@@ -428,10 +431,16 @@ def main() -> int:
                                "--spool-dir", str(tmp / f"spool-{core}"), "--log-level", "WARNING"], env=env)
              for core in cores]
     procs.append(subprocess.Popen([sys.executable, __file__, "--serve-echo", str(tmp)], env=env))
+    if args.client == "go":  # the machine's floor: a framed echo with no Python in it
+        procs.append(subprocess.Popen([str(LOADGEN), "-serve-echo", str(tmp / "echo-go-fast.sock")]))
     try:
         waits = [(tmp / f"{door}-{core}.sock", proc) for core, proc in zip(cores, procs, strict=False)
                  for door in ("fast", "grpc")]
-        for path, proc in [*waits, (tmp / "echo-fast.sock", procs[-1]), (tmp / "echo-grpc.sock", procs[-1])]:
+        echo_proc = procs[len(cores)]
+        waits += [(tmp / "echo-fast.sock", echo_proc), (tmp / "echo-grpc.sock", echo_proc)]
+        if args.client == "go":
+            waits.append((tmp / "echo-go-fast.sock", procs[-1]))
+        for path, proc in waits:
             _wait_socket(path, proc)
         time.sleep(0.5)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -453,7 +462,9 @@ def main() -> int:
         for door in ("fast", "grpc"):
             r = result[door]
             print(f"== {door} door ==")
-            for who in [*(f"sidecar-{c}" for c in args.cores.split(",")), "echo"]:
+            for who in [*(f"sidecar-{c}" for c in args.cores.split(",")), "echo", "echo-go"]:
+                if who not in r:
+                    continue
                 print(f"  {who:14s} " + "  ".join(
                     f"{k}: p50 {v.get('p50_us', '-')}us p99 {v.get('p99_us', '-')}us ({v.get('achieved_rps', 0)}/s)"
                     for k, v in r[who].items() if k != "max") + f"  max: {r[who]['max']['rps']}/s")

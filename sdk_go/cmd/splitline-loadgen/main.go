@@ -254,6 +254,52 @@ func grpcRun(socket string, rate int, duration time.Duration, window int, bodies
 	return summarize("grpc", rate, sent.Load(), answered.Load(), elapsed, latencies), nil
 }
 
+// serveEcho is a framed echo in Go: each frame's request id answered with an
+// empty AssignResponse. It is the floor of the fast path's latency on a machine
+// (the socket round trip with no Python at all).
+func serveEcho(path string) error {
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			br := bufio.NewReaderSize(c, 1<<16)
+			bw := bufio.NewWriterSize(c, 1<<16)
+			var header [4]byte
+			buf := make([]byte, 0, 4096)
+			for {
+				if _, err := io.ReadFull(br, header[:]); err != nil {
+					return
+				}
+				n := int(binary.BigEndian.Uint32(header[:]))
+				if cap(buf) < n {
+					buf = make([]byte, n)
+				}
+				buf = buf[:n]
+				if _, err := io.ReadFull(br, buf); err != nil {
+					return
+				}
+				rid, _ := protowire.ConsumeVarint(buf[1:])
+				if _, err := bw.Write(frame(rid, nil)); err != nil {
+					return
+				}
+				if br.Buffered() == 0 { // answer a pipelined burst in one write
+					if err := bw.Flush(); err != nil {
+						return
+					}
+				}
+			}
+		}(conn)
+	}
+}
+
 func summarize(door string, rate int, sent, answered int64, elapsed time.Duration, lat []time.Duration) result {
 	r := result{Door: door, Rate: rate, Sent: sent, Answered: answered,
 		AchievedRPS: float64(answered) / elapsed.Seconds()}
@@ -273,7 +319,15 @@ func main() {
 	rate := flag.Int("rate", 1000, "requests per second, open loop; 0 = maximum throughput")
 	duration := flag.Duration("duration", 3*time.Second, "how long to send")
 	window := flag.Int("window", 256, "requests in flight for the maximum (fast) / concurrent callers (grpc)")
+	echo := flag.String("serve-echo", "", "instead: serve a framed echo on this Unix socket until killed")
 	flag.Parse()
+	if *echo != "" {
+		if err := serveEcho(*echo); err != nil {
+			fmt.Fprintln(os.Stderr, "splitline-loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	bodies := requests(20_000)
 	run := fastRun
 	if *door == "grpc" {
