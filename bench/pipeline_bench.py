@@ -99,7 +99,7 @@ FLOOR_SQL = """
 SELECT (SELECT SUM(value) + COUNT(event_id) + COUNT(DISTINCT name) + MAX(epoch_us(ts))
                + MAX(LENGTH(unit_id)) + MAX(LENGTH(unit_type)) FROM outcomes)
      + (SELECT COUNT(event_id) + MAX(epoch_us(ts)) + COUNT(DISTINCT experiment_key) + MAX(LENGTH(variant))
-               + MAX(LENGTH(unit_id)) + SUM(CAST(forced AS INT)) FROM exposures)
+               + MAX(LENGTH(unit_id)) + MAX(LENGTH(unit_type)) + SUM(CAST(forced AS INT)) FROM exposures)
 """
 
 

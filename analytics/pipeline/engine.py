@@ -69,7 +69,8 @@ def run_pipeline(
     (compacted input): faster, and wrong on uncompacted data.
     """
     check_unique(list(metrics))
-    steps = len(sql.STAGES) + 1
+    stages = sql.stages(engine.dialect, dedupe_outcomes=dedupe_outcomes)
+    steps = len(stages) + 1
     report = progress or (lambda _name, _done, _total: None)
     report("extent", 0, steps)
     extents = {
@@ -93,7 +94,7 @@ def run_pipeline(
     engine.register("days", tables.days_table(tables.day_grid(chosen, firsts, min(last_ts, end - tables.ONE_US))))
     report("extent", 1, steps)
     results: dict[str, pa.Table] = {}
-    for done, stage in enumerate(sql.stages(engine.dialect, dedupe_outcomes=dedupe_outcomes), start=2):
+    for done, stage in enumerate(stages, start=2):
         if stage.name in ("sufficient_stats", "dropped_units"):
             results[stage.name] = engine.query(stage.sql)
         else:
