@@ -58,15 +58,27 @@ def write_results(result: PipelineResult, results_dir: Path, experiments: list[s
             con.register("_empty", schema.empty_table())
             con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _empty")
             con.unregister("_empty")
+            _add_missing_columns(con, name, schema)
             con.register("_keys", pa.table({"k": pa.array(experiments, pa.string())}))
             con.execute(f"DELETE FROM {name} WHERE experiment_key IN (SELECT k FROM _keys)")
             con.unregister("_keys")
             con.register("_new", tables[name])
-            con.execute(f"INSERT INTO {name} SELECT * FROM _new")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _new")
             con.unregister("_new")
         con.execute("COMMIT")
     finally:
         con.close()
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    """Columns added to the schema since the table was created (sums: DOUBLE, 0 for the old rows)."""
+    existing = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    for field in schema:
+        if field.name in existing:
+            continue
+        if field.type != pa.float64():
+            raise ValueError(f"{table}: cannot add column {field.name} of type {field.type} to an existing table")
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {field.name} DOUBLE DEFAULT 0")
 
 
 def read_stats(results_dir: Path, experiment_key: str) -> pa.Table:

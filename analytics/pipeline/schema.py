@@ -60,6 +60,14 @@ STATS_SCHEMA: Final = pa.schema([
     ("sum_d", pa.float64()),
     ("sum_d2", pa.float64()),
     ("sum_yd", pa.float64()),
+    # Ratio metrics' CUPED (analytics/stats: delta method): e is the pre-period denominator, x the
+    # pre-period numerator; zero for other kinds.
+    ("sum_e", pa.float64()),
+    ("sum_e2", pa.float64()),
+    ("sum_xe", pa.float64()),
+    ("sum_ye", pa.float64()),
+    ("sum_dx", pa.float64()),
+    ("sum_de", pa.float64()),
 ])
 
 # Units seen in two or more variants of one experiment (DESIGN.md section 6):

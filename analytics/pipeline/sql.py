@@ -173,7 +173,8 @@ GROUP BY e.unit_key, me.metric, e.day
 """
 
 # Per unit, as-of day and metric, from one join with one aggregation: the outcomes through that day
-# (y, d, k) and the covariate (x and its event count; the rows with day IS NULL). Only units with
+# (y, d, k) and the covariate (x and its event count, and for ratios the pre-period denominator e;
+# the rows with day IS NULL). Only units with
 # some outcome have a row; every unit-day of every metric takes it by key (zero when absent).
 SUFFICIENT_STATS: Final = """
 WITH unit_days AS (
@@ -188,7 +189,8 @@ unit_metric_days AS (
          SUM(CASE WHEN p.day IS NULL THEN 0.0 ELSE p.d END) AS d,
          SUM(CASE WHEN p.day IS NULL THEN 0 ELSE p.k END) AS k,
          SUM(CASE WHEN p.day IS NULL THEN p.y ELSE 0.0 END) AS x,
-         SUM(CASE WHEN p.day IS NULL THEN p.k ELSE 0 END) AS x_k
+         SUM(CASE WHEN p.day IS NULL THEN p.k ELSE 0 END) AS x_k,
+         SUM(CASE WHEN p.day IS NULL THEN p.d ELSE 0.0 END) AS e
   FROM unit_days AS ud
   JOIN unit_outcome_days AS p ON p.unit_key = ud.unit_key AND (p.day IS NULL OR p.day <= ud.as_of)
   GROUP BY ud.unit_key, ud.as_of, p.metric
@@ -197,10 +199,10 @@ per_unit AS (
   SELECT ud.experiment_key, ud.analysis_period, m.metric, m.metric_kind, ud.variant, ud.as_of,
          CASE WHEN m.metric_kind = 'proportion' THEN (CASE WHEN v.k > 0 THEN 1.0 ELSE 0.0 END)
               ELSE COALESCE(v.y, 0.0) END AS y,
-         CASE WHEN m.metric_kind = 'ratio' THEN 0.0
-              WHEN m.metric_kind = 'proportion' THEN (CASE WHEN v.x_k > 0 THEN 1.0 ELSE 0.0 END)
+         CASE WHEN m.metric_kind = 'proportion' THEN (CASE WHEN v.x_k > 0 THEN 1.0 ELSE 0.0 END)
               ELSE COALESCE(v.x, 0.0) END AS x,
-         CASE WHEN m.metric_kind = 'ratio' THEN COALESCE(v.d, 0.0) ELSE 0.0 END AS d
+         CASE WHEN m.metric_kind = 'ratio' THEN COALESCE(v.d, 0.0) ELSE 0.0 END AS d,
+         CASE WHEN m.metric_kind = 'ratio' THEN COALESCE(v.e, 0.0) ELSE 0.0 END AS e
   FROM unit_days AS ud
   CROSS JOIN metrics AS m
   LEFT JOIN unit_metric_days AS v ON v.unit_key = ud.unit_key AND v.as_of = ud.as_of AND v.metric = m.metric
@@ -211,7 +213,10 @@ SELECT experiment_key, CAST(analysis_period AS INT) AS analysis_period, metric, 
        CAST(SUM(x) AS DOUBLE) AS sum_x, CAST(SUM(x * x) AS DOUBLE) AS sum_x2,
        CAST(SUM(x * y) AS DOUBLE) AS sum_xy,
        CAST(SUM(d) AS DOUBLE) AS sum_d, CAST(SUM(d * d) AS DOUBLE) AS sum_d2,
-       CAST(SUM(y * d) AS DOUBLE) AS sum_yd
+       CAST(SUM(y * d) AS DOUBLE) AS sum_yd,
+       CAST(SUM(e) AS DOUBLE) AS sum_e, CAST(SUM(e * e) AS DOUBLE) AS sum_e2,
+       CAST(SUM(x * e) AS DOUBLE) AS sum_xe, CAST(SUM(y * e) AS DOUBLE) AS sum_ye,
+       CAST(SUM(d * x) AS DOUBLE) AS sum_dx, CAST(SUM(d * e) AS DOUBLE) AS sum_de
 FROM per_unit
 GROUP BY experiment_key, analysis_period, metric, metric_kind, variant, as_of
 """

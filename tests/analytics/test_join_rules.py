@@ -42,14 +42,25 @@ def rows(result: PipelineResult) -> dict[tuple[Any, ...], dict[str, Any]]:
     return out
 
 
-def stat(n: int, y: list[float], x: list[float] | None = None, d: list[float] | None = None) -> dict[str, Any]:
-    """Expected sufficient statistics from per-unit values written out by hand."""
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(p * q for p, q in zip(a, b, strict=True))
+
+
+def stat(n: int, y: list[float], x: list[float] | None = None, d: list[float] | None = None,
+         e: list[float] | None = None) -> dict[str, Any]:
+    """Expected sufficient statistics from per-unit values written out by hand.
+
+    y: value (ratio numerator), x: pre-period covariate (ratio: pre-period numerator), d: ratio
+    denominator, e: ratio pre-period denominator.
+    """
     x = x or [0.0] * n
     d = d or [0.0] * n
-    assert len(y) == len(x) == len(d) == n
-    return {"n": n, "sum_y": sum(y), "sum_y2": sum(v * v for v in y), "sum_x": sum(x),
-            "sum_x2": sum(v * v for v in x), "sum_xy": sum(a * b for a, b in zip(x, y, strict=True)),
-            "sum_d": sum(d), "sum_d2": sum(v * v for v in d), "sum_yd": sum(a * b for a, b in zip(y, d, strict=True))}
+    e = e or [0.0] * n
+    assert len(y) == len(x) == len(d) == len(e) == n
+    return {"n": n, "sum_y": sum(y), "sum_y2": _dot(y, y), "sum_x": sum(x), "sum_x2": _dot(x, x),
+            "sum_xy": _dot(x, y), "sum_d": sum(d), "sum_d2": _dot(d, d), "sum_yd": _dot(y, d),
+            "sum_e": sum(e), "sum_e2": _dot(e, e), "sum_xe": _dot(x, e), "sum_ye": _dot(y, e),
+            "sum_dx": _dot(d, x), "sum_de": _dot(d, e)}
 
 
 def test_pre_exposure_outcome_ignored_but_gives_the_covariate(tmp_path: Path) -> None:
@@ -170,8 +181,9 @@ def test_metric_kinds(tmp_path: Path) -> None:
         ("revenue", "treatment", DAY1, 0): stat(2, [30.0, 0.0], x=[3.0, 0.0]),
         ("converted", "treatment", DAY1, 0): stat(2, [1.0, 0.0], x=[1.0, 0.0]),
         ("clicks", "treatment", DAY1, 0): stat(2, [2.0, 1.0]),
-        # ratio: y = Σ purchase value, d = number of purchases; no covariate for ratios.
-        ("aov", "treatment", DAY1, 0): stat(2, [30.0, 0.0], d=[2.0, 0.0]),
+        # ratio: y = Σ purchase value, d = number of purchases; the covariate is the same ratio's
+        # pre-period numerator x (purchase 3) and denominator e (one purchase).
+        ("aov", "treatment", DAY1, 0): stat(2, [30.0, 0.0], x=[3.0, 0.0], d=[2.0, 0.0], e=[1.0, 0.0]),
     }
 
 
