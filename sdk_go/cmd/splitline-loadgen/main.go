@@ -75,6 +75,21 @@ func frame(rid uint64, body []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...)
 }
 
+// readFrame reads one length-prefixed frame into buf (grown when needed).
+func readFrame(br *bufio.Reader, buf []byte) ([]byte, error) {
+	var header [4]byte
+	if _, err := io.ReadFull(br, header[:]); err != nil {
+		return buf, err
+	}
+	n := int(binary.BigEndian.Uint32(header[:]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	_, err := io.ReadFull(br, buf)
+	return buf, err
+}
+
 // fastRun drives one pipelined framed connection.
 func fastRun(socket string, rate int, duration time.Duration, window int, bodies [][]byte) (result, error) {
 	conn, err := net.Dial("unix", socket)
@@ -92,19 +107,10 @@ func fastRun(socket string, rate int, duration time.Duration, window int, bodies
 	readDone := make(chan error, 1)
 	go func() {
 		br := bufio.NewReaderSize(conn, 1<<16)
-		var header [4]byte
 		buf := make([]byte, 0, 4096)
 		for {
-			if _, err := io.ReadFull(br, header[:]); err != nil {
-				readDone <- err
-				return
-			}
-			n := int(binary.BigEndian.Uint32(header[:]))
-			if cap(buf) < n {
-				buf = make([]byte, n)
-			}
-			buf = buf[:n]
-			if _, err := io.ReadFull(br, buf); err != nil {
+			var err error
+			if buf, err = readFrame(br, buf); err != nil {
 				readDone <- err
 				return
 			}
@@ -272,18 +278,10 @@ func serveEcho(path string) error {
 			defer c.Close()
 			br := bufio.NewReaderSize(c, 1<<16)
 			bw := bufio.NewWriterSize(c, 1<<16)
-			var header [4]byte
 			buf := make([]byte, 0, 4096)
 			for {
-				if _, err := io.ReadFull(br, header[:]); err != nil {
-					return
-				}
-				n := int(binary.BigEndian.Uint32(header[:]))
-				if cap(buf) < n {
-					buf = make([]byte, n)
-				}
-				buf = buf[:n]
-				if _, err := io.ReadFull(br, buf); err != nil {
+				var err error
+				if buf, err = readFrame(br, buf); err != nil {
 					return
 				}
 				rid, _ := protowire.ConsumeVarint(buf[1:])
