@@ -130,7 +130,8 @@ def platform_demo(workdir: Path) -> int:
         settings = SidecarSettings(socket=sockets / "grpc.sock", fast_socket=sockets / "fast.sock",
                                    spool_dir=spool, control_plane=address, token=TOKEN)
         with SidecarThread(settings) as sidecar:
-            print(f"  sockets {settings.socket} and {settings.fast_socket}")
+            core = "native (Go)" if sidecar.sidecar is not None and sidecar.sidecar.native else "Python"
+            print(f"  sockets {settings.socket} and {settings.fast_socket}; {core} assignment core")
 
             _title(f"{USERS} simulated users through the Python SDK (local mode, fed by the sidecar)")
             with Client(socket=str(settings.socket), fast_socket=str(settings.fast_socket)) as client:
