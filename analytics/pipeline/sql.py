@@ -110,6 +110,9 @@ FROM grouped
 # data. Rows with other ids then stream from the scan into the join as they are, and only the repeated
 # ids (and NULL, which GROUP BY treats as one id) are merged with MIN per column: the same rows as one
 # GROUP BY event_id over everything, without materialising every outcome row in a hash table first.
+# The repeated ids are reached by an inner join from `duplicate_outcomes` (with none, DuckDB ends that
+# branch without scanning the outcomes again) and the NULL ids by `event_id IS NULL` (a filter the
+# Parquet statistics answer for most row groups), instead of a second full scan with `IN (...) OR IS NULL`.
 DUPLICATE_OUTCOMES: Final = """
 SELECT event_id
 FROM outcomes
@@ -123,11 +126,17 @@ OUTCOME_EVENTS_DEDUPED: Final = """
   LEFT JOIN duplicate_outcomes AS dup ON dup.event_id = o.event_id
   WHERE o.name IN (SELECT event_name FROM metric_events) AND o.event_id IS NOT NULL AND dup.event_id IS NULL
   UNION ALL
+  SELECT o.event_id, MIN(o.ts) AS ts, MIN(o.ts_us) AS ts_us, MIN(o.unit_type) AS unit_type,
+         MIN(o.unit_id) AS unit_id, MIN(o.name) AS name, MIN(o.value) AS value
+  FROM outcomes AS o
+  JOIN duplicate_outcomes AS dup ON dup.event_id = o.event_id
+  WHERE o.name IN (SELECT event_name FROM metric_events)
+  GROUP BY o.event_id
+  UNION ALL
   SELECT event_id, MIN(ts) AS ts, MIN(ts_us) AS ts_us, MIN(unit_type) AS unit_type, MIN(unit_id) AS unit_id,
          MIN(name) AS name, MIN(value) AS value
   FROM outcomes
-  WHERE name IN (SELECT event_name FROM metric_events)
-    AND (event_id IS NULL OR event_id IN (SELECT event_id FROM duplicate_outcomes))
+  WHERE name IN (SELECT event_name FROM metric_events) AND event_id IS NULL
   GROUP BY event_id
 """
 # For inputs known to hold one row per event_id (every partition compacted by
