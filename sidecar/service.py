@@ -17,7 +17,7 @@ from splitline.sidecar.config_state import ConfigState
 from splitline.sidecar.metrics import Metrics
 from splitline.sidecar.requests import RESOURCE_EXHAUSTED, UNAVAILABLE, RequestError
 from splitline.sidecar.spool import Spool, SpoolFull
-from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, encode_record
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, encode_records
 from splitline.sidecar.wire import AssignCall
 from splitline.v1 import assignment_pb2
 
@@ -61,7 +61,7 @@ class AssignmentCore:
         return resp
 
     async def _spool(self, records: list[tuple[int, bytes]], kind: int) -> int:
-        return await self._spool_encoded(b"".join(encode_record(k, p) for k, p in records), len(records), kind)
+        return await self._spool_encoded(encode_records(records), len(records), kind)
 
     async def _spool_encoded(self, data: bytes, count: int, kind: int) -> int:
         try:

@@ -29,7 +29,7 @@ import mmh3
 from splitline.sidecar import native
 from splitline.sidecar.requests import event_key
 from splitline.sidecar.spool import Position, Spool
-from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, iter_buffer
+from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, scan_records
 
 log = logging.getLogger("splitline.sidecar.shipper")
 
@@ -182,13 +182,9 @@ class Shipper:
             scanned = native.scan_spool(self.native_lib, data)
             if scanned is not None:
                 return scanned
-        items: list[tuple[int, bytes, bytes, int]] = []
-        consumed = 0
-        for kind, next_offset, payload in iter_buffer(data):
-            key = event_key(kind, payload)
-            items.append((kind, payload, key, mmh3.hash(key, 0, False)))
-            consumed = next_offset
-        return items, consumed
+        records, consumed = scan_records(data)
+        keys = [event_key(kind, payload) for kind, payload in records]
+        return [(k, p, key, mmh3.hash(key, 0, False)) for (k, p), key in zip(records, keys, strict=True)], consumed
 
     async def _send(self, records: list[tuple[int, bytes, bytes, int]]) -> None:
         producer = self._producer

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from splitline.sidecar.spool_format import (
-    encode_record,
-    iter_buffer,
+    encode_records,
+    scan_records,
     segment_name,
     segment_paths,
     segment_sequence,
@@ -46,16 +46,6 @@ DEFAULT_COMMIT_INTERVAL_S: Final = 0.002
 
 
 T = TypeVar("T")
-
-
-def _scan_records(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
-    """(kind, payload) of each valid record of a chunk, and the bytes they span."""
-    records: list[tuple[int, bytes]] = []
-    consumed = 0
-    for kind, next_offset, payload in iter_buffer(data):
-        records.append((kind, payload))
-        consumed = next_offset
-    return records, consumed
 
 
 class SpoolFull(Exception):
@@ -156,8 +146,7 @@ class Spool:
         All or nothing: raises SpoolFull (and queues none) when the batch would
         cross the size bound.
         """
-        return self.append_encoded(b"".join(encode_record(kind, payload) for kind, payload in records),
-                                   len(records))
+        return self.append_encoded(encode_records(records), len(records))
 
     def append_encoded(self, data: bytes, count: int) -> asyncio.Future[None]:
         """`append` for `count` records already framed by `spool_format.encode_record` (or its native twin)."""
@@ -256,7 +245,7 @@ class Spool:
 
         Moves to the next segment when `pos` is at the end of a closed one.
         """
-        return self.read_with(pos, _scan_records, max_bytes)
+        return self.read_with(pos, scan_records, max_bytes)
 
     def read_with(self, pos: Position, scan: Callable[[bytes], tuple[list[T], int]],
                   max_bytes: int = 4 << 20) -> tuple[list[T], Position]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -71,6 +71,11 @@ def encode_record(kind: int, payload: bytes) -> bytes:
     return HEADER.pack(len(payload), zlib.crc32(payload), kind) + payload
 
 
+def encode_records(records: Iterable[tuple[int, bytes]]) -> bytes:
+    """Framed records laid end to end (what a spool append writes)."""
+    return b"".join(encode_record(kind, payload) for kind, payload in records)
+
+
 def iter_buffer(data: bytes | memoryview, start_offset: int = 0) -> Iterator[tuple[int, int, bytes]]:
     """Records in an in-memory segment image: (kind, next_offset, payload); stops at a bad record."""
     view = memoryview(data)
@@ -86,6 +91,16 @@ def iter_buffer(data: bytes | memoryview, start_offset: int = 0) -> Iterator[tup
             return
         offset = body + length
         yield kind, offset, payload
+
+
+def scan_records(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """(kind, payload) of each valid record of an in-memory chunk, and the bytes they span."""
+    records: list[tuple[int, bytes]] = []
+    consumed = 0
+    for kind, next_offset, payload in iter_buffer(data):
+        records.append((kind, payload))
+        consumed = next_offset
+    return records, consumed
 
 
 def iter_records(path: Path, start_offset: int = 0) -> Iterator[tuple[int, int, bytes]]:
@@ -135,8 +150,10 @@ __all__ = [
     "KIND_OUTCOME",
     "MAX_RECORD_BYTES",
     "encode_record",
+    "encode_records",
     "iter_buffer",
     "iter_records",
+    "scan_records",
     "segment_name",
     "segment_paths",
     "segment_sequence",

@@ -44,6 +44,7 @@ from splitline.sidecar.requests import (
     raw_event_records,
 )
 from splitline.sidecar.service import AssignmentCore
+from splitline.sidecar.shipper import KafkaSettings, Shipper
 from splitline.sidecar.spool import Spool
 from splitline.sidecar.spool_format import KIND_EXPOSURE, KIND_OUTCOME, encode_record, iter_buffer
 from splitline.snapshot_file import parse_snapshot
@@ -393,7 +394,7 @@ def test_native_spool_events_hand_back_broken_events(broken: str) -> None:
     assert err.value.field.startswith("exposures[1]")
 
 
-def test_native_spool_scan_matches_the_python_reader() -> None:
+def test_native_spool_scan_matches_the_python_reader(tmp_path: Path) -> None:
     """Records, keys and key hashes as iter_buffer + event_key + mmh3 give them, up to a corrupt tail."""
     lib = native.load()
     assert lib is not None
@@ -414,6 +415,8 @@ def test_native_spool_scan_matches_the_python_reader() -> None:
         want = [(k, p, event_key(k, p), mmh3.hash(event_key(k, p), 0, False)) for k, _, p in iter_buffer(chunk)]
         assert items == want
         assert consumed == len(data)
+        # the shipper's own reader (no library) gives the same
+        assert Shipper(Spool(tmp_path), KafkaSettings("127.0.0.1:1"))._scan(chunk) == (items, consumed)
 
 
 # ------------------------------------------------------------------ fuzz
