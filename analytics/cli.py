@@ -144,12 +144,12 @@ def metrics_from_control_plane(address: str, experiments: Sequence[str], *, toke
     One `GetExperiment` per experiment and one `ListMetrics`, over the control-plane CLI's
     connection (`control_plane.commands.Client`: TLS with `tls_ca`, the dev token when `token` is
     empty). Roles come from the experiment's lists; a name in two lists takes the later one of
-    primary, secondary, guardrail, as the stats engine reads them (stats/pipeline.py:meta_from_proto).
+    primary, secondary, guardrail (`experiment_metric_roles`, shared with the stats engine).
     Raises `MetricsSourceError` naming the experiment and metric when a listed metric is not in the
     registry or its definition is not valid for its role.
     """
     import grpc
-    from splitline.analytics.metrics import MetricDefinitionError, Role, from_proto
+    from splitline.analytics.metrics import MetricDefinitionError, experiment_metric_roles, from_proto
     from splitline.control_plane.commands import Client
     from splitline.v1 import control_pb2
 
@@ -169,11 +169,7 @@ def metrics_from_control_plane(address: str, experiments: Sequence[str], *, toke
         client.channel.close()
     out: dict[str, list[MetricDefinition]] = {}
     for key, exp in found.items():
-        roles: dict[str, Role] = {}
-        for names, role in (([exp.primary_metric] if exp.primary_metric else [], Role.PRIMARY),
-                            (exp.secondary_metrics, Role.SECONDARY), (exp.guardrail_metrics, Role.GUARDRAIL)):
-            for name in names:
-                roles[name] = role
+        roles = experiment_metric_roles(exp)
         if not roles:
             raise MetricsSourceError(f"experiment {key!r} on the {where} lists no metrics "
                                      "(primary_metric, secondary_metrics and guardrail_metrics are empty)")

@@ -10,7 +10,7 @@ from splitline.analytics.metrics.definitions import (
     ValueSource,
 )
 from splitline.analytics.metrics.load import dump_yaml, load_metrics, parse_metrics
-from splitline.analytics.metrics.proto import from_proto, to_proto
+from splitline.analytics.metrics.proto import experiment_metric_roles, from_proto, to_proto
 
 __all__ = [
     "DEFAULT_CUPED_DAYS",
@@ -21,6 +21,7 @@ __all__ = [
     "Role",
     "ValueSource",
     "dump_yaml",
+    "experiment_metric_roles",
     "from_proto",
     "load_metrics",
     "parse_metrics",

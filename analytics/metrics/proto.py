@@ -8,6 +8,8 @@ sums of `value`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from splitline.analytics.metrics.definitions import (
     DEFAULT_CUPED_DAYS,
     Direction,
@@ -60,3 +62,20 @@ def from_proto(message: control_pb2.MetricDefinition, role: Role = Role.SECONDAR
         cuped_days=message.cuped_days or DEFAULT_CUPED_DAYS,
         description=message.description,
     )
+
+
+def experiment_metric_roles(experiment: Any) -> dict[str, Role]:
+    """Metric name -> role from a `splitline.v1.Experiment`'s lists (duck-typed).
+
+    A name in two lists takes the later of primary, secondary, guardrail: the
+    one rule for the pipeline (`splitline metrics --control-plane`) and the
+    stats engine (`stats/pipeline.py`).
+    """
+    roles: dict[str, Role] = {}
+    if experiment.primary_metric:
+        roles[experiment.primary_metric] = Role.PRIMARY
+    for name in experiment.secondary_metrics:
+        roles[name] = Role.SECONDARY
+    for name in experiment.guardrail_metrics:
+        roles[name] = Role.GUARDRAIL
+    return roles

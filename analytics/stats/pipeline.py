@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from splitline.analytics.metrics.proto import experiment_metric_roles
 from splitline.analytics.stats.decisions import Role
 from splitline.analytics.stats.errors import InputError
 from splitline.analytics.stats.model import ExperimentInput, MetricSpec, parse_direction, parse_metric_spec
@@ -117,10 +118,8 @@ def meta_from_json(doc: Mapping[str, Any]) -> ExperimentMeta:
 def meta_from_proto(exp: Any, metric_defs: Mapping[str, Any]) -> ExperimentMeta:
     """From `splitline.v1.Experiment` and `MetricDefinition`s by name (duck-typed protos)."""
     specs: dict[str, MetricSpec] = {}
-    roles = [(exp.primary_metric, Role.PRIMARY)] if exp.primary_metric else []
-    roles += [(m, Role.SECONDARY) for m in exp.secondary_metrics]
-    roles += [(m, Role.GUARDRAIL) for m in exp.guardrail_metrics]
-    for name, role in roles:
+    for name, metric_role in experiment_metric_roles(exp).items():
+        role = Role[metric_role.name]
         d = metric_defs.get(name)
         kind, direction, threshold = MetricKind.MEAN, 1, 0.0
         if d is not None:
