@@ -6,7 +6,8 @@ workers commit their position (Kafka offsets, spool checkpoint) after it
 returns, never before, so a crash can repeat a batch but never lose one.
 
 A repeated batch leaves duplicate rows; `compact_partition` merges a
-partition's files into one, keeping one row per event_id. Because the
+partition's files into one, keeping one row per event_id, clustered by unit
+(the layout contract the pipeline reads: pipeline/layout.py). Because the
 partition comes from the event's own timestamp, every copy of an event is in
 the same partition, so compaction removes them all.
 """
@@ -22,10 +23,10 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 from splitline.analytics.ingest.rows import EXPOSURES, partition_of
+from splitline.analytics.pipeline.layout import COMPACTED_ORDER, COMPACTED_PREFIX
 from splitline.analytics.pipeline.schema import EXPOSURE_SCHEMA, OUTCOME_SCHEMA
 
 SCHEMAS: Final = {"exposures": EXPOSURE_SCHEMA, "outcomes": OUTCOME_SCHEMA}
-COMPACTED_PREFIX: Final = "compacted-"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -66,11 +67,11 @@ def write_batch(root: Path, table_name: str, rows: Iterable[dict[str, Any]], bat
 
 
 def dedupe(table: pa.Table) -> pa.Table:
-    """One row per event_id (the first seen), in event-time order."""
+    """One row per event_id (the first seen), in COMPACTED_ORDER."""
     indices = pa.table({"event_id": table["event_id"], "i": pa.array(range(table.num_rows), pa.int64())})
     first = indices.group_by("event_id", use_threads=False).aggregate([("i", "min")])["i_min"]
     kept = table.take(first)
-    return kept.sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    return kept.sort_by([(column, "ascending") for column in COMPACTED_ORDER])
 
 
 def compact_partition(folder: Path, table_name: str) -> Path | None:

@@ -7,6 +7,7 @@ from typing import Final
 
 import duckdb
 import pyarrow as pa
+from splitline.analytics.pipeline.layout import split_compacted
 from splitline.analytics.pipeline.schema import EXPOSURE_SCHEMA, OUTCOME_SCHEMA
 from splitline.analytics.pipeline.sql import Dialect
 
@@ -36,15 +37,24 @@ class DuckDBEngine:
         self._keep: dict[str, pa.Table] = {}
 
     def bind_parquet(self, data_dir: Path) -> None:
-        """`exposures` and `outcomes` from `<data_dir>/{exposures,outcomes}/**/*.parquet` (empty when absent)."""
+        """`exposures` and `outcomes` from `<data_dir>/{exposures,outcomes}/**/*.parquet` (empty when absent).
+
+        Each view adds `ts_us` and `compacted` (true for rows of a compacted
+        partition, which the pipeline does not deduplicate again: layout.py).
+        """
         for name, schema in _INPUTS.items():
             folder = data_dir / name
-            if folder.is_dir() and any(folder.rglob("*.parquet")):
-                source = f"read_parquet({_sql_string(str(folder) + '/**/*.parquet')}, hive_partitioning = false)"
-            else:
+            pattern = _sql_string(str(folder) + "/**/*.parquet")
+            files = [str(row[0]) for row in self.con.execute(f"SELECT file FROM glob({pattern})").fetchall()]
+            parts = [
+                f"SELECT *, epoch_us(ts) AS ts_us, {str(compacted).upper()} AS compacted "
+                f"FROM read_parquet([{', '.join(_sql_string(f) for f in group)}], hive_partitioning = false)"
+                for compacted, group in zip((True, False), split_compacted(files), strict=True) if group
+            ]
+            if not parts:
                 self.register(f"_empty_{name}", schema.empty_table())
-                source = f"_empty_{name}"
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, epoch_us(ts) AS ts_us FROM {source}")
+                parts = [f"SELECT *, epoch_us(ts) AS ts_us, FALSE AS compacted FROM _empty_{name}"]
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {' UNION ALL '.join(parts)}")
 
     def register(self, name: str, table: pa.Table) -> None:
         self._keep[name] = table  # DuckDB scans the Arrow table lazily: keep it alive

@@ -58,18 +58,16 @@ def run_pipeline(
     experiments: Sequence[str] | None = None,
     periods: Sequence[tables.Period] | None = None,
     progress: Progress | None = None,
-    dedupe_outcomes: bool = True,
 ) -> PipelineResult:
     """Sufficient statistics for `experiments` (default: all in the data) on `engine`.
 
     `end` (naive UTC, exclusive) defaults to just after the last event in the
     data; `periods` default to one period per experiment ending at `end`.
-    The engine must already have `exposures` and `outcomes` bound.
-    `dedupe_outcomes=False` trusts that outcomes hold one row per event_id
-    (compacted input): faster, and wrong on uncompacted data.
+    The engine must already have `exposures` and `outcomes` bound (with the
+    `ts_us` and `compacted` columns its `bind_parquet` adds).
     """
     check_unique(list(metrics))
-    stages = sql.stages(engine.dialect, dedupe_outcomes=dedupe_outcomes)
+    stages = sql.stages(engine.dialect, metrics)
     steps = len(stages) + 1
     report = progress or (lambda _name, _done, _total: None)
     report("extent", 0, steps)
@@ -89,7 +87,7 @@ def run_pipeline(
               if p.experiment_key in wanted]
     firsts = {k: f for k, (f, _l) in extents.items() if f is not None}
     engine.register("metrics", tables.metrics_table(metrics))
-    engine.register("metric_events", tables.metric_events_table(metrics))
+    engine.register("event_names", tables.event_names_table(metrics))
     engine.register("periods", tables.periods_table(chosen, metrics))
     engine.register("days", tables.days_table(tables.day_grid(chosen, firsts, min(last_ts, end - tables.ONE_US))))
     report("extent", 1, steps)

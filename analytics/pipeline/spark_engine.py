@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import pyarrow as pa
+from splitline.analytics.pipeline.layout import split_compacted
 from splitline.analytics.pipeline.schema import EXPOSURE_SCHEMA, OUTCOME_SCHEMA
 from splitline.analytics.pipeline.sql import Dialect
 
@@ -58,19 +59,44 @@ class SparkEngine:
         self._cached: list[Any] = []
 
     def bind_parquet(self, data_dir: str) -> None:
-        """`exposures` and `outcomes` from `<data_dir>/{exposures,outcomes}` (any path Spark reads)."""
-        from pyspark.errors import AnalysisException
+        """`exposures` and `outcomes` from `<data_dir>/{exposures,outcomes}` (any path Spark reads).
 
+        Each view adds `ts_us` and `compacted` (true for rows of a compacted
+        partition, which the pipeline does not deduplicate again: layout.py).
+        """
         for name, schema in _INPUTS.items():
-            try:
-                frame = self.spark.read.option("recursiveFileLookup", "true").parquet(f"{data_dir}/{name}")
-            except AnalysisException:  # no such folder or no files: an empty input
-                frame = self.spark.createDataFrame(schema.empty_table())
-            frame.createOrReplaceTempView(f"_raw_{name}")
-            self.spark.sql(
-                f"SELECT * EXCEPT (ts), CAST(ts AS TIMESTAMP) AS ts, unix_micros(CAST(ts AS TIMESTAMP)) AS ts_us "
-                f"FROM _raw_{name}"
-            ).createOrReplaceTempView(name)
+            parts = []
+            for compacted, files in zip((True, False), split_compacted(self._list_files(f"{data_dir}/{name}")),
+                                        strict=True):
+                if files:
+                    view = f"_raw_{name}_{'compacted' if compacted else 'fresh'}"
+                    self.spark.read.parquet(*files).createOrReplaceTempView(view)
+                    parts.append((view, compacted))
+            if not parts:
+                self.spark.createDataFrame(schema.empty_table()).createOrReplaceTempView(f"_raw_{name}_empty")
+                parts.append((f"_raw_{name}_empty", False))
+            self.spark.sql(" UNION ALL ".join(
+                f"SELECT * EXCEPT (ts), CAST(ts AS TIMESTAMP) AS ts, unix_micros(CAST(ts AS TIMESTAMP)) AS ts_us, "
+                f"{str(compacted).upper()} AS compacted FROM {view}" for view, compacted in parts
+            )).createOrReplaceTempView(name)
+
+    def _list_files(self, folder: str) -> list[str]:
+        """Every data file under `folder`, recursively, through Hadoop's FileSystem (local, HDFS, S3…).
+
+        Names starting with `.` or `_` are skipped, as Spark's own listing does.
+        """
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(folder)
+        fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(path):
+            return []
+        found = []
+        files = fs.listFiles(path, True)
+        while files.hasNext():
+            file_path = files.next().getPath()
+            if not file_path.getName().startswith((".", "_")):
+                found.append(str(file_path.toString()))
+        return found
 
     def register(self, name: str, table: pa.Table) -> None:
         self.spark.createDataFrame(table).createOrReplaceTempView(name)

@@ -13,21 +13,21 @@ from dataclasses import dataclass
 from typing import Final
 
 import pyarrow as pa
-from splitline.analytics.metrics.definitions import MetricDefinition, MetricKind
+from splitline.analytics.metrics.definitions import MetricDefinition
 from splitline.analytics.pipeline.schema import TS_TYPE
 
 US_PER_DAY: Final = 86_400_000_000
 ONE_US: Final = dt.timedelta(microseconds=1)
 EPOCH: Final = dt.datetime(1970, 1, 1)
 
-METRICS_SCHEMA: Final = pa.schema([("metric", pa.string()), ("metric_kind", pa.string())])
-METRIC_EVENTS_SCHEMA: Final = pa.schema([
-    ("metric", pa.string()), ("event_name", pa.string()), ("side", pa.string()), ("counts", pa.bool_()),
-    ("cuped_days", pa.int32()),
-])
+# `metric_no` numbers the metrics in the order given (from 1) and `event_no` the event names they
+# read, so the heavy joins and groupings carry a small integer instead of a string; the generated
+# SQL (sql.py) uses the same numbers.
+METRICS_SCHEMA: Final = pa.schema([("metric", pa.string()), ("metric_kind", pa.string()), ("metric_no", pa.int32())])
+EVENT_NAMES_SCHEMA: Final = pa.schema([("event_name", pa.string()), ("event_no", pa.int32())])
 PERIODS_SCHEMA: Final = pa.schema([
     ("experiment_key", pa.string()), ("analysis_period", pa.int32()),
-    ("period_start", TS_TYPE), ("period_end", TS_TYPE), ("lookback_us", pa.int64()),
+    ("period_start", TS_TYPE), ("period_end", TS_TYPE), ("period_end_us", pa.int64()), ("lookback_us", pa.int64()),
 ])
 DAYS_SCHEMA: Final = pa.schema([
     ("experiment_key", pa.string()), ("analysis_period", pa.int32()),
@@ -54,22 +54,27 @@ class Extent:
 
 
 def metrics_table(metrics: Sequence[MetricDefinition]) -> pa.Table:
-    return pa.Table.from_pylist([{"metric": m.name, "metric_kind": m.kind.value} for m in metrics],
-                                schema=METRICS_SCHEMA)
+    return pa.Table.from_pylist([{"metric": m.name, "metric_kind": m.kind.value, "metric_no": number}
+                                 for number, m in enumerate(metrics, start=1)], schema=METRICS_SCHEMA)
 
 
-def metric_events_table(metrics: Sequence[MetricDefinition]) -> pa.Table:
-    """One row per (metric, event name, side); a name listed twice on one side counts once."""
-    rows: list[dict[str, object]] = []
+def event_numbers(metrics: Sequence[MetricDefinition]) -> dict[str, int]:
+    """Each event name the metrics read (numerator or denominator), numbered from 1 in first-use order."""
+    numbers: dict[str, int] = {}
     for m in metrics:
-        sides = [("num", m.events, m.counts_numerator)]
-        if m.kind is MetricKind.RATIO:
-            sides.append(("den", m.denominator_events, m.counts_denominator))
-        for side, names, counts in sides:
-            for name in dict.fromkeys(names):
-                rows.append({"metric": m.name, "event_name": name, "side": side, "counts": counts,
-                             "cuped_days": m.cuped_days})
-    return pa.Table.from_pylist(rows, schema=METRIC_EVENTS_SCHEMA)
+        for name in (*m.events, *m.denominator_events):
+            numbers.setdefault(name, len(numbers) + 1)
+    return numbers
+
+
+def event_names_table(metrics: Sequence[MetricDefinition]) -> pa.Table:
+    """The event names the metrics read, with their numbers (`event_numbers`)."""
+    return pa.Table.from_pylist([{"event_name": name, "event_no": number}
+                                 for name, number in event_numbers(metrics).items()], schema=EVENT_NAMES_SCHEMA)
+
+
+def _epoch_us(ts: dt.datetime) -> int:
+    return (ts - EPOCH) // ONE_US
 
 
 def default_periods(experiments: Iterable[str], end: dt.datetime) -> list[Period]:
@@ -82,7 +87,8 @@ def periods_table(periods: Sequence[Period], metrics: Sequence[MetricDefinition]
     lookback_us = max((m.cuped_days for m in metrics), default=0) * US_PER_DAY
     return pa.Table.from_pylist(
         [{"experiment_key": p.experiment_key, "analysis_period": p.analysis_period,
-          "period_start": p.start, "period_end": p.end, "lookback_us": lookback_us} for p in periods],
+          "period_start": p.start, "period_end": p.end, "period_end_us": _epoch_us(p.end),
+          "lookback_us": lookback_us} for p in periods],
         schema=PERIODS_SCHEMA,
     )
 

@@ -90,8 +90,10 @@ def test_crash_before_checkpoint_repeats_a_batch_and_compaction_removes_the_copi
         ("control", 5, 25.0, 165.0), ("treatment", 5, 20.0, 120.0)]
 
 
-def test_dedupe_keeps_one_row_per_event_id() -> None:
+def test_dedupe_keeps_one_row_per_event_id_clustered_by_unit() -> None:
     import pyarrow as pa
 
-    table = pa.table({"event_id": ["b", "a", "b", "c", "a"], "ts": pa.array([2, 1, 2, 3, 1], pa.timestamp("us"))})
-    assert dedupe(table).column("event_id").to_pylist() == ["a", "b", "c"]
+    table = pa.table({"event_id": ["b", "a", "b", "c", "a", "d"],
+                      "ts": pa.array([2, 1, 2, 3, 1, 0], pa.timestamp("us")),
+                      "unit_type": ["user_id"] * 6, "unit_id": ["u2", "u1", "u2", "u1", "u1", "u3"]})
+    assert dedupe(table).column("event_id").to_pylist() == ["a", "c", "b", "d"]

@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from splitline.analytics.ingest.writer import compact, write_batch
 from splitline.analytics.metrics import MetricDefinition, parse_metrics
 from splitline.analytics.pipeline.duckdb_engine import DuckDBEngine
 from splitline.analytics.pipeline.engine import PipelineResult, run_pipeline
@@ -80,6 +81,26 @@ def test_cuped_window_is_cuped_days_before_the_first_exposure(tmp_path: Path) ->
                   outcome("o3", "u1", "purchase", 4.0, at(DAY2, 10))], metrics)
     # DAY2 10:00 exactly is inside the half-open window: x = 2 + 4 = 6, y = 0.
     assert rows(result) == {("revenue", "control", DAY3, 0): stat(1, [0.0], x=[6.0])}
+
+
+def test_metrics_with_different_windows_and_a_repeated_name_in_one_run(tmp_path: Path) -> None:
+    """Each metric reads its own CUPED window; a name listed twice counts once."""
+    metrics = parse_metrics([
+        {"name": "short", "kind": "mean", "event": "purchase", "cuped_days": 1},
+        {"name": "long", "kind": "mean", "events": ["purchase", "purchase"], "cuped_days": 14},
+        {"name": "buyers", "kind": "proportion", "event": "purchase", "cuped_days": 1},
+    ])
+    # exposure DAY3 10:00: 2 at DAY2 11:00 (in both windows), 4 at DAY1 09:00 (only in the 14-day
+    # one), 8 at DAY3 12:00 (after: y).
+    result = run(tmp_path, [exposure("e1", "u1", "control", at(DAY3, 10))],
+                 [outcome("o1", "u1", "purchase", 2.0, at(DAY2, 11)),
+                  outcome("o2", "u1", "purchase", 4.0, at(DAY1, 9)),
+                  outcome("o3", "u1", "purchase", 8.0, at(DAY3, 12))], metrics)
+    assert rows(result) == {
+        ("short", "control", DAY3, 0): stat(1, [8.0], x=[2.0]),
+        ("long", "control", DAY3, 0): stat(1, [8.0], x=[6.0]),
+        ("buyers", "control", DAY3, 0): stat(1, [1.0], x=[1.0]),
+    }
 
 
 def test_first_exposure_gives_start_time_whatever_the_file_order(tmp_path: Path) -> None:
@@ -211,15 +232,25 @@ def test_experiments_filter_and_empty_outcomes(tmp_path: Path) -> None:
     assert [(r["experiment_key"], r["variant"], r["n"]) for r in result.stats.to_pylist()] == [("two", "b", 1)]
 
 
-def test_skipping_the_outcome_dedup_trusts_the_input(tmp_path: Path) -> None:
-    """On compacted input the fast path gives the same numbers; on duplicated input it visibly does not."""
+def test_copies_count_once_before_compaction_after_it_and_beside_a_compacted_file(tmp_path: Path) -> None:
+    """A redelivered batch is deduplicated by the pipeline until compaction, by compaction after it,
+    and again by the pipeline when a later copy lands beside a compacted file (layout.py)."""
     exposures = [exposure("e1", "u1", "control", at(DAY1, 1))]
-    write_events(tmp_path, exposures, [outcome("o1", "u1", "purchase", 5.0, at(DAY1, 2)),
-                                       outcome("o1", "u1", "purchase", 5.0, at(DAY1, 2))])
-    engine = DuckDBEngine()
-    engine.bind_parquet(tmp_path)
-    deduped = run_pipeline(engine, REVENUE)
-    trusting = run_pipeline(engine, REVENUE, dedupe_outcomes=False)
-    engine.close()
-    assert rows(deduped)[("revenue", "control", DAY1, 0)] == stat(1, [5.0])
-    assert rows(trusting)[("revenue", "control", DAY1, 0)] == stat(1, [10.0])
+    purchase = [outcome("o1", "u1", "purchase", 5.0, at(DAY1, 2))]
+    write_batch(tmp_path, "exposures", exposures, "b0")
+    write_batch(tmp_path, "outcomes", purchase, "b1")
+    write_batch(tmp_path, "outcomes", purchase, "b2")  # the same events again, under another batch id
+
+    def revenue() -> tuple[dict[str, Any], list[Any]]:
+        engine = DuckDBEngine()
+        engine.bind_parquet(tmp_path)
+        flags = sorted(engine.query("SELECT compacted FROM outcomes").column("compacted").to_pylist())
+        result = rows(run_pipeline(engine, REVENUE))[("revenue", "control", DAY1, 0)]
+        engine.close()
+        return result, flags
+
+    assert revenue() == (stat(1, [5.0]), [False, False])
+    assert compact(tmp_path) == 2
+    assert revenue() == (stat(1, [5.0]), [True])
+    write_batch(tmp_path, "outcomes", purchase, "b3")
+    assert revenue() == (stat(1, [5.0]), [False, False])

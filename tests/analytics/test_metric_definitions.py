@@ -18,7 +18,7 @@ from splitline.analytics.metrics import (
     parse_metrics,
     to_proto,
 )
-from splitline.analytics.pipeline.tables import metric_events_table
+from splitline.analytics.pipeline.tables import event_names_table, metrics_table
 from splitline.v1 import control_pb2
 
 
@@ -90,17 +90,18 @@ def test_proto_zero_cuped_days_means_the_default() -> None:
     assert from_proto(message).cuped_days == 14
 
 
-def test_metric_events_table_counts_a_repeated_event_name_once() -> None:
+def test_event_names_are_numbered_once_each_in_first_use_order() -> None:
     metrics = parse_metrics([
-        {"name": "aov", "kind": "ratio", "events": ["buy", "buy"], "denominator_events": ["buy"],
+        {"name": "aov", "kind": "ratio", "events": ["buy", "buy"], "denominator_events": ["view"],
          "denominator_value": "count", "cuped_days": 2},
         {"name": "conv", "kind": "proportion", "event": "buy"},
+        {"name": "errors", "kind": "count", "event": "error"},
     ])
-    assert metric_events_table(metrics).to_pylist() == [
-        {"metric": "aov", "event_name": "buy", "side": "num", "counts": False, "cuped_days": 2},
-        {"metric": "aov", "event_name": "buy", "side": "den", "counts": True, "cuped_days": 2},
-        {"metric": "conv", "event_name": "buy", "side": "num", "counts": True, "cuped_days": 14},
+    assert event_names_table(metrics).to_pylist() == [
+        {"event_name": "buy", "event_no": 1}, {"event_name": "view", "event_no": 2},
+        {"event_name": "error", "event_no": 3},
     ]
+    assert metrics_table(metrics).column("metric_no").to_pylist() == [1, 2, 3]
 
 
 def test_an_apply_document_is_also_a_metrics_file() -> None:
