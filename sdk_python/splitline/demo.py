@@ -10,8 +10,9 @@
 4. 40,000 simulated users through the Python SDK in local mode (fed by the
    sidecar's snapshot stream): exposures logged by `get_variant`, outcomes by
    `track`.
-5. Analytics: the spool ingested to Parquet, the exposure-outcome join on
-   DuckDB, per-variant sufficient statistics; the statistics engine's results.
+5. Analytics: the spool ingested to Parquet and compacted, the
+   exposure-outcome join on DuckDB, per-variant sufficient statistics; the
+   statistics engine's results.
 6. The guardrail worker takes one look, pauses `harmful_banner` through the
    control plane, and the sidecar stops assigning it within moments.
 
@@ -144,11 +145,12 @@ def platform_demo(workdir: Path) -> int:
                 _simulate(client, USERS)
                 client.flush(30)
 
-            _title("analytics: spool -> Parquet -> DuckDB join -> sufficient statistics")
+            _title("analytics: spool -> Parquet -> compaction -> DuckDB join -> sufficient statistics")
             data, results = workdir / "data", workdir / "results"
             metrics_file = workdir / "metrics.yaml"
             metrics_file.write_text(METRICS_YAML)
             cli(["ingest", "spool", "--spool", str(spool), "--data", str(data)])
+            cli(["ingest", "compact", "--data", str(data)])  # one row per event, sorted by unit: read as is
             cli(["metrics", "checkout_v2", "harmful_banner", "--data", str(data), "--metrics", str(metrics_file),
                  "--results", str(results)])
 
