@@ -2,8 +2,8 @@
 
 One frozen dataclass shared by the YAML files (`load.py`), the control plane's
 metric registry (`to_proto` / `from_proto`, splitline.v1.MetricDefinition) and
-the pipeline, which turns a list of them into two small tables (`tables.py`) so
-that the join SQL stays one fixed text for every metric.
+the pipeline, which turns a list of them into small tables (`tables.py`) and
+the per-metric columns of its SQL (`pipeline/sql.py`).
 
 Per-unit value `y` by kind (DESIGN.md section 6):
   mean        sum of `value` over the unit's matching events (0 without any)

@@ -46,14 +46,15 @@ class DuckDBEngine:
             folder = data_dir / name
             pattern = _sql_string(str(folder) + "/**/*.parquet")
             files = [str(row[0]) for row in self.con.execute(f"SELECT file FROM glob({pattern})").fetchall()]
+            columns = ", ".join(schema.names)  # by name: files with another column order still line up
             parts = [
-                f"SELECT *, epoch_us(ts) AS ts_us, {str(compacted).upper()} AS compacted "
+                f"SELECT {columns}, epoch_us(ts) AS ts_us, {str(compacted).upper()} AS compacted "
                 f"FROM read_parquet([{', '.join(_sql_string(f) for f in group)}], hive_partitioning = false)"
                 for compacted, group in zip((True, False), split_compacted(files), strict=True) if group
             ]
             if not parts:
                 self.register(f"_empty_{name}", schema.empty_table())
-                parts = [f"SELECT *, epoch_us(ts) AS ts_us, FALSE AS compacted FROM _empty_{name}"]
+                parts = [f"SELECT {columns}, epoch_us(ts) AS ts_us, FALSE AS compacted FROM _empty_{name}"]
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {' UNION ALL '.join(parts)}")
 
     def register(self, name: str, table: pa.Table) -> None:

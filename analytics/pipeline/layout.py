@@ -28,11 +28,18 @@ COMPACTED_PREFIX: Final = "compacted-"
 COMPACTED_ORDER: Final = ("unit_type", "unit_id", "ts", "event_id")
 
 
+def is_data_file(path: str) -> bool:
+    """A Parquet file that is not hidden (`.`/`_` names are temporary or metadata files, as for Spark)."""
+    name = posixpath.basename(path)
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
 def split_compacted(files: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(compacted files, files to deduplicate), each sorted; only `*.parquet` names count."""
+    """(compacted files, files to deduplicate), each sorted; only data files (`is_data_file`) count,
+    and both engines list every file through this one function, so they read the same rows."""
     folders: dict[str, list[str]] = defaultdict(list)
     for path in files:
-        if path.endswith(".parquet"):
+        if is_data_file(path):
             folders[posixpath.dirname(path)].append(path)
     compacted: list[str] = []
     fresh: list[str] = []

@@ -10,7 +10,8 @@ Inputs (Parquet written by `splitline ingest`, any directory layout under
 Output: per-variant sufficient statistics, read by the stats engine
 (splitline.analytics.stats); the column list is a contract, change it only
 together with that reader. `x` is the CUPED pre-period covariate (0 when
-absent and for ratio metrics), `d` the ratio denominator (0 otherwise).
+absent; for ratio metrics the pre-period numerator), `d` the ratio
+denominator and `e` its pre-period value (0 for other kinds).
 """
 
 from __future__ import annotations

@@ -75,16 +75,16 @@ class SparkEngine:
             if not parts:
                 self.spark.createDataFrame(schema.empty_table()).createOrReplaceTempView(f"_raw_{name}_empty")
                 parts.append((f"_raw_{name}_empty", False))
+            # Columns by name, so files written with another column order still line up in the union.
+            columns = ", ".join(c for c in schema.names if c != "ts")
             self.spark.sql(" UNION ALL ".join(
-                f"SELECT * EXCEPT (ts), CAST(ts AS TIMESTAMP) AS ts, unix_micros(CAST(ts AS TIMESTAMP)) AS ts_us, "
+                f"SELECT {columns}, CAST(ts AS TIMESTAMP) AS ts, unix_micros(CAST(ts AS TIMESTAMP)) AS ts_us, "
                 f"{str(compacted).upper()} AS compacted FROM {view}" for view, compacted in parts
             )).createOrReplaceTempView(name)
 
     def _list_files(self, folder: str) -> list[str]:
-        """Every data file under `folder`, recursively, through Hadoop's FileSystem (local, HDFS, S3…).
-
-        Names starting with `.` or `_` are skipped, as Spark's own listing does.
-        """
+        """Every file under `folder`, recursively, through Hadoop's FileSystem (local, HDFS, S3…);
+        `split_compacted` keeps the data files."""
         jvm = self.spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(folder)
         fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
@@ -93,9 +93,7 @@ class SparkEngine:
         found = []
         files = fs.listFiles(path, True)
         while files.hasNext():
-            file_path = files.next().getPath()
-            if not file_path.getName().startswith((".", "_")):
-                found.append(str(file_path.toString()))
+            found.append(str(files.next().getPath().toString()))
         return found
 
     def register(self, name: str, table: pa.Table) -> None:

@@ -36,7 +36,7 @@ cached view in Spark), so the heavy ones run once: `units` (one row per
 experiment, period and unit, numbered by the integer `unit_key`),
 `duplicate_outcomes` (the ids seen more than once in uncompacted partitions),
 `unit_events` (per unit and day: the one join of outcomes with units,
-aggregated as it streams) and `sufficient_stats`. The text is fixed except
+aggregated as it streams), then `sufficient_stats` and `dropped_units`. The text is fixed except
 for the metric-shaped parts, which `unit_events_sql` and
 `sufficient_stats_sql` generate from the definitions (one column set per
 event name and per metric, so the heavy steps group by one integer unit key

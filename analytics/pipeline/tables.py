@@ -1,8 +1,8 @@
 """The small parameter tables the join SQL reads, built from plain values.
 
-Putting metric definitions, analysis periods and the day grid in tables (not
-in generated SQL text) keeps the join one fixed text that SQLGlot transpiles
-once per engine. Pure: no I/O, no clock.
+Analysis periods, the day grid, metric names and kinds and event names live
+in tables, not in the SQL text; the SQL only carries the per-metric column
+shapes (sql.py), made of numbers. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ def test_only_a_lone_compacted_file_is_trusted() -> None:
         "/d/outcomes/date=2026-01-01/hour=03/part-b1.parquet",
         "s3a://bucket/outcomes/date=2026-01-01/hour=04/compacted-000001.parquet",
         "/d/outcomes/date=2026-01-01/hour=05/compacted-000001.parquet.tmp",  # not Parquet: ignored
+        "/d/outcomes/date=2026-01-01/hour=00/.part-b2.parquet",  # hidden (as for Spark): ignored
+        "/d/outcomes/date=2026-01-01/hour=00/_metadata.parquet",
     ]
     compacted, fresh = split_compacted(files)
     assert compacted == ["/d/outcomes/date=2026-01-01/hour=00/compacted-000001.parquet",
