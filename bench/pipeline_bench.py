@@ -50,6 +50,7 @@ WINDOW_S = 864  # 1/100 of a day
 
 LAYOUTS = ("compacted", "raw")
 PARTITION = "date=2026-05-01/hour=00"  # the whole 864 s window falls in one hour
+BASE_TS = "TIMESTAMP '2026-05-01 00:00:00'"
 
 
 def _draw(row: str, field: int) -> str:
@@ -62,10 +63,9 @@ def _draw(row: str, field: int) -> str:
 
 
 def _exposure_rows(exposures: int, experiments: int, users: int) -> str:
-    base = "TIMESTAMP '2026-05-01 00:00:00'"
     return f"""
           SELECT 'e' || i AS event_id,
-                 {base} + to_microseconds(CAST({_draw('i', 1)} % ({WINDOW_S} * 1000000) AS BIGINT)) AS ts,
+                 {BASE_TS} + to_microseconds(CAST({_draw('i', 1)} % ({WINDOW_S} * 1000000) AS BIGINT)) AS ts,
                  'exp' || (i % {experiments}) AS experiment_key,
                  CASE WHEN hash(i, 3) % 1000 = 0 THEN 'treatment'   -- 0.1% noise: multi-variant units
                       WHEN hash(hash(i, 2) % {users}, i % {experiments}) % 2 = 0 THEN 'control'
@@ -79,10 +79,9 @@ def _exposure_rows(exposures: int, experiments: int, users: int) -> str:
 
 
 def _outcome_rows(start: int, stop: int, users: int) -> str:
-    base = "TIMESTAMP '2026-05-01 00:00:00'"
     return f"""
               SELECT 'o' || i AS event_id,
-                     {base} + to_microseconds(CAST({_draw('i', 5)} % ({WINDOW_S} * 1000000) AS BIGINT)) AS ts,
+                     {BASE_TS} + to_microseconds(CAST({_draw('i', 5)} % ({WINDOW_S} * 1000000) AS BIGINT)) AS ts,
                      'user_id' AS unit_type,
                      'u' || (hash(i, 6) % {users}) AS unit_id,
                      (['page_view', 'page_view', 'click', 'click', 'purchase', 'error'])

@@ -23,7 +23,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 from splitline.analytics.ingest.rows import EXPOSURES, partition_of
-from splitline.analytics.pipeline.layout import COMPACTED_ORDER, COMPACTED_PREFIX
+from splitline.analytics.pipeline.layout import COMPACTED_ORDER, COMPACTED_PREFIX, is_compacted_folder, is_data_file
 from splitline.analytics.pipeline.schema import EXPOSURE_SCHEMA, OUTCOME_SCHEMA
 
 SCHEMAS: Final = {"exposures": EXPOSURE_SCHEMA, "outcomes": OUTCOME_SCHEMA}
@@ -81,10 +81,10 @@ def compact_partition(folder: Path, table_name: str) -> Path | None:
     a later compaction reads the merged file too, so an interrupted run leaves
     duplicates that the next run (and the pipeline's own dedup) removes.
     """
-    files = sorted(p for p in folder.glob("*.parquet"))
+    files = sorted(p for p in folder.glob("*.parquet") if is_data_file(str(p)))
     if not files:
         return None
-    if len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX):
+    if is_compacted_folder([str(p) for p in files]):
         return files[0]
     merged = dedupe(pa.concat_tables([pq.read_table(p, schema=SCHEMAS[table_name]) for p in files]))
     generation = 1 + max((int(p.stem.removeprefix(COMPACTED_PREFIX)) for p in files

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 COMPACTED_PREFIX: Final = "compacted-"
@@ -34,6 +34,15 @@ def is_data_file(path: str) -> bool:
     return name.endswith(".parquet") and not name.startswith((".", "_"))
 
 
+def is_compacted_folder(data_files: Sequence[str]) -> bool:
+    """Whether a folder whose data files are `data_files` is compacted: exactly one, a compacted one.
+
+    The one rule for both sides of the contract: compaction skips such a folder, the pipeline
+    trusts it.
+    """
+    return len(data_files) == 1 and posixpath.basename(data_files[0]).startswith(COMPACTED_PREFIX)
+
+
 def split_compacted(files: Iterable[str]) -> tuple[list[str], list[str]]:
     """(compacted files, files to deduplicate), each sorted; only data files (`is_data_file`) count,
     and both engines list every file through this one function, so they read the same rows."""
@@ -44,7 +53,7 @@ def split_compacted(files: Iterable[str]) -> tuple[list[str], list[str]]:
     compacted: list[str] = []
     fresh: list[str] = []
     for paths in folders.values():
-        if len(paths) == 1 and posixpath.basename(paths[0]).startswith(COMPACTED_PREFIX):
+        if is_compacted_folder(paths):
             compacted.extend(paths)
         else:
             fresh.extend(paths)

@@ -20,6 +20,8 @@ from splitline.analytics.pipeline.duckdb_engine import DuckDBEngine
 from splitline.analytics.pipeline.engine import Engine
 from splitline.analytics.pipeline.schema import EXPOSURE_SCHEMA, OUTCOME_SCHEMA
 
+from tests.analytics.engines import ENGINES, bound_engine
+
 METRICS = parse_metrics([{"name": "revenue", "kind": "mean", "event": "purchase"},
                          {"name": "clicks", "kind": "count", "event": "click"}])
 T0 = dt.datetime(2026, 1, 1, 10)
@@ -79,22 +81,11 @@ def write(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_two_pass_dedup_equals_one_group_by_on_duckdb(tmp_path: Path) -> None:
-    engine = DuckDBEngine()
-    engine.bind_parquet(write(tmp_path))
-    check(engine)
-    engine.close()
-
-
-@pytest.mark.spark
-@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
-def test_two_pass_dedup_equals_one_group_by_on_spark(tmp_path: Path, spark_session: Any) -> None:
-    from splitline.analytics.pipeline.spark_engine import SparkEngine
-
-    engine = SparkEngine(spark_session)
-    engine.bind_parquet(str(write(tmp_path)))
-    check(engine)
-    engine.close()
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_two_pass_dedup_equals_one_group_by(
+        tmp_path: Path, engine_name: str, request: pytest.FixtureRequest) -> None:
+    with bound_engine(engine_name, write(tmp_path), request) as engine:
+        check(engine)
 
 
 def test_a_compacted_partition_is_read_as_it_is(tmp_path: Path) -> None:

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from splitline.analytics.pipeline import sql, tables
-from splitline.analytics.pipeline.duckdb_engine import DuckDBEngine
 from splitline.analytics.pipeline.engine import Engine
 from splitline.analytics.pipeline.schema import OUTCOME_SCHEMA
 
+from tests.analytics.engines import ENGINES, bound_engine
 from tests.analytics.test_pipeline_dedup import METRICS, ONE_GROUP_BY, dedup_rows
 
 T0 = dt.datetime(2026, 1, 1, 10)
@@ -56,20 +56,8 @@ def check(engine: Engine) -> None:
     assert (1767261660000000, "user_id", "u4", "purchase", 60.0) in [r[1:] for r in got]  # the NULL id
 
 
-def test_dedup_without_repeated_ids_keeps_every_row_and_the_null_id_on_duckdb(tmp_path: Path) -> None:
-    engine = DuckDBEngine()
-    engine.bind_parquet(write(tmp_path))
-    check(engine)
-    engine.close()
-
-
-@pytest.mark.spark
-@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
-def test_dedup_without_repeated_ids_keeps_every_row_and_the_null_id_on_spark(tmp_path: Path,
-                                                                             spark_session: Any) -> None:
-    from splitline.analytics.pipeline.spark_engine import SparkEngine
-
-    engine = SparkEngine(spark_session)
-    engine.bind_parquet(str(write(tmp_path)))
-    check(engine)
-    engine.close()
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_dedup_without_repeated_ids_keeps_every_row_and_the_null_id(
+        tmp_path: Path, engine_name: str, request: pytest.FixtureRequest) -> None:
+    with bound_engine(engine_name, write(tmp_path), request) as engine:
+        check(engine)
